@@ -13,26 +13,44 @@ use std::net::IpAddr;
 /// The value of cookie `name` in a `Cookie` header (`a=1; b=2`), without
 /// surrounding double quotes.
 pub fn cookie_value<'h>(header: &'h str, name: &str) -> Option<&'h str> {
-    header.split(';').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k.trim() == name).then(|| {
-            let v = v.trim();
-            v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v)
-        })
-    })
+    let bytes = header.as_bytes();
+    let mut start = 0;
+    while start <= bytes.len() {
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b';')
+            .map_or(bytes.len(), |i| start + i);
+        let pair = &header[start..end];
+        if let Some((k, v)) = pair.split_once('=')
+            && k.trim_ascii() == name
+        {
+            let v = v.trim_ascii();
+            return Some(v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v));
+        }
+        start = end + 1;
+    }
+    None
 }
 
 /// The first value of `name` in `application/x-www-form-urlencoded` data (a
 /// query string or a form body), percent-decoded, `+` read as a space. Names
 /// are compared after decoding. Invalid UTF-8 makes the value absent.
 pub fn form_value<'a>(data: &'a [u8], name: &str) -> Option<Cow<'a, str>> {
-    data.split(|&b| b == b'&').find_map(|pair| {
+    for pair in data.split(|&b| b == b'&') {
         let (k, v) = match pair.iter().position(|&b| b == b'=') {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &pair[pair.len()..]),
         };
-        (percent_decode(k)? == name).then(|| percent_decode(v)).flatten()
-    })
+        let key_matches = if k.iter().any(|&b| b == b'%' || b == b'+') {
+            percent_decode(k).is_some_and(|k| k == name)
+        } else {
+            k == name.as_bytes()
+        };
+        if key_matches {
+            return percent_decode(v);
+        }
+    }
+    None
 }
 
 /// Percent-decodes `+`-as-space form data; borrows when nothing is escaped.

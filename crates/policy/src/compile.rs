@@ -7,10 +7,12 @@
 //! exist.
 
 mod condition;
+mod plan;
 mod split;
 
 pub(crate) use condition::Cond;
 pub use condition::Needs;
+pub(crate) use plan::Step;
 pub(crate) use split::{Action, HashKey};
 
 use crate::Reason;
@@ -67,6 +69,7 @@ pub struct CompiledRoute {
     pub(crate) fallback: Option<GroupId>,
     pub(crate) sticky: Option<Sticky>,
     pub(crate) rules: Box<[CompiledRule]>,
+    pub(crate) steps: Box<[Step]>,
     /// Indexed by group id: may this route send traffic to the group now?
     pub(crate) live: Box<[bool]>,
     pub(crate) needs: Needs,
@@ -343,6 +346,7 @@ fn compile_route(
         default,
         fallback,
         sticky: r.sticky.clone(),
+        steps: plan::plan(&rules),
         rules: rules.into(),
         live: live.into(),
         needs,

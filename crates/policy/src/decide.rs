@@ -4,7 +4,7 @@
 //! I/O and, unless a rule reads a body field or a per-user key, allocates
 //! nothing. The only state it touches is the counter of per-request splits.
 
-use crate::compile::{Action, CompiledPolicy, CompiledRoute, GroupId, HashKey, HostMatch, Needs, RouteId};
+use crate::compile::{Action, CompiledPolicy, CompiledRoute, GroupId, HashKey, HostMatch, Needs, RouteId, Step};
 use crate::model::UserIdSource;
 use crate::request::Request;
 use serde::Serialize;
@@ -282,8 +282,21 @@ impl<'p> RouteRef<'p> {
             }
         }
         let cx = Eval::new(req, self.policy);
-        for rule in self.route.rules.iter() {
-            if rule.when.as_ref().is_some_and(|c| !c.eval(&cx)) {
+        for step in self.route.steps.iter() {
+            let rule = match step {
+                Step::Rule(i) => &self.route.rules[*i],
+                Step::Exact { first, .. } | Step::Prefix { first, .. } => {
+                    let subject = self.route.rules[*first].when.as_ref().and_then(|c| c.subject());
+                    let value = subject.and_then(|s| s.value(&cx));
+                    match value.and_then(|v| step.select(&v)) {
+                        Some(i) => &self.route.rules[i],
+                        None => continue,
+                    }
+                }
+            };
+            if let Step::Rule(_) = step
+                && rule.when.as_ref().is_some_and(|c| !c.eval(&cx))
+            {
                 continue;
             }
             match &rule.action {

@@ -20,21 +20,38 @@ pub struct Version<'a> {
 impl<'a> Version<'a> {
     /// Reads a version, or `None` when `s` does not start with a number.
     pub fn parse(s: &'a str) -> Option<Version<'a>> {
-        let s = s.trim();
+        let s = s.trim_ascii();
         let s = s.strip_prefix(['v', 'V']).unwrap_or(s);
-        let end = s.find([' ', '+', '(']).unwrap_or(s.len());
-        let s = &s[..end];
-        let (nums, pre) = match s.split_once('-') {
-            Some((n, p)) => (n, p),
-            None => (s, ""),
-        };
+        let b = s.as_bytes();
         let mut parts = [0u64; 4];
-        for (i, p) in nums.split('.').enumerate() {
-            if i >= 4 || p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        let mut i = 0;
+        for (n, part) in parts.iter_mut().enumerate() {
+            let start = i;
+            while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
+                *part = part.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+                i += 1;
+            }
+            if i == start {
                 return None;
             }
-            parts[i] = p.parse().ok()?;
+            match b.get(i) {
+                Some(b'.') if n < 3 => i += 1,
+                Some(b'.') => return None,
+                _ => break,
+            }
         }
+        let pre = match b.get(i) {
+            None | Some(b' ' | b'+' | b'(') => "",
+            Some(b'-') => {
+                let rest = &s[i + 1..];
+                let end = rest
+                    .bytes()
+                    .position(|c| matches!(c, b' ' | b'+' | b'('))
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            }
+            Some(_) => return None,
+        };
         Some(Version { parts, pre })
     }
 }

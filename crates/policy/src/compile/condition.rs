@@ -32,8 +32,8 @@ pub(crate) struct Test {
     op: Op,
 }
 
-#[derive(Debug)]
-enum Subject {
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Subject {
     Header(Box<str>),
     Cookie(Box<str>),
     Query(Box<str>),
@@ -261,37 +261,24 @@ impl Test {
     }
 
     fn eval<R: Request + ?Sized>(&self, cx: &Eval<'_, R>) -> bool {
-        let req = cx.req;
-        let value: Option<Cow<'_, str>> = match &self.subject {
-            Subject::Header(n) => req.header(n).map(Cow::Borrowed),
-            Subject::Cookie(n) => req.cookie(n).map(Cow::Borrowed),
-            Subject::Query(n) => req.query(n),
-            Subject::Form(n) => req.form(n),
-            Subject::Json(p) => req.json(p),
-            Subject::Host => req.host().map(Cow::Borrowed),
-            Subject::Path => Some(Cow::Borrowed(req.path())),
-            Subject::Method => Some(Cow::Borrowed(req.method())),
-            Subject::User => cx.user().map(Cow::Borrowed),
-            Subject::Ip => {
-                return match (&self.op, req.client_ip()) {
-                    (Op::Exists(want), ip) => ip.is_some() == *want,
-                    (Op::Cidr(set), Some(ip)) => set.contains(ip),
-                    _ => false,
-                };
-            }
+        match &self.subject {
+            Subject::Ip => match (&self.op, cx.req.client_ip()) {
+                (Op::Exists(want), ip) => ip.is_some() == *want,
+                (Op::Cidr(set), Some(ip)) => set.contains(ip),
+                _ => false,
+            },
             Subject::Lookup(tpl) => {
-                let key = match cx.lookup_key(tpl) {
-                    Some(k) => k,
-                    None => return matches!(self.op, Op::Exists(false)),
+                let Some(key) = cx.lookup_key(tpl) else {
+                    return matches!(self.op, Op::Exists(false));
                 };
-                match req.lookup(&key) {
-                    Lookup::Found(v) => return self.op.test(Some(v), cx),
-                    Lookup::Missing => return self.op.test(None, cx),
-                    Lookup::Unavailable => return false,
+                match cx.req.lookup(&key) {
+                    Lookup::Found(v) => self.op.test(Some(v), cx),
+                    Lookup::Missing => self.op.test(None, cx),
+                    Lookup::Unavailable => false,
                 }
             }
-        };
-        self.op.test(value.as_deref(), cx)
+            subject => self.op.test(subject.value(cx).as_deref(), cx),
+        }
     }
 
     fn reason(&self) -> Reason {
@@ -309,6 +296,54 @@ impl Test {
             Subject::Ip => Reason::Ip,
             Subject::User => Reason::User,
             Subject::Lookup(_) => Reason::Lookup,
+        }
+    }
+}
+
+impl Subject {
+    /// The subject's text in `cx`'s request; `None` when absent. The client IP
+    /// and lookups are not text subjects and read as absent here.
+    pub(crate) fn value<'r, R: Request + ?Sized>(&self, cx: &'r Eval<'_, R>) -> Option<Cow<'r, str>> {
+        let req = cx.req;
+        match self {
+            Subject::Header(n) => req.header(n).map(Cow::Borrowed),
+            Subject::Cookie(n) => req.cookie(n).map(Cow::Borrowed),
+            Subject::Query(n) => req.query(n),
+            Subject::Form(n) => req.form(n),
+            Subject::Json(p) => req.json(p),
+            Subject::Host => req.host().map(Cow::Borrowed),
+            Subject::Path => Some(Cow::Borrowed(req.path())),
+            Subject::Method => Some(Cow::Borrowed(req.method())),
+            Subject::User => cx.user().map(Cow::Borrowed),
+            Subject::Ip | Subject::Lookup(_) => None,
+        }
+    }
+}
+
+impl Cond {
+    /// The subject of a single test.
+    pub(crate) fn subject(&self) -> Option<&Subject> {
+        match self {
+            Cond::Test(t) => Some(&t.subject),
+            _ => None,
+        }
+    }
+
+    /// For `subject equals v`, `subject in [v…]` (exact) and `subject prefix p`
+    /// on a text subject: the subject, whether it is a prefix test, and the
+    /// values that make it true. Runs of such rules are looked up by value.
+    pub(crate) fn foldable(&self) -> Option<(&Subject, bool, Vec<&str>)> {
+        let Cond::Test(Test { subject, op }) = self else {
+            return None;
+        };
+        if matches!(subject, Subject::Ip | Subject::Lookup(_)) {
+            return None;
+        }
+        match op {
+            Op::Equals(v) => Some((subject, false, vec![&**v])),
+            Op::In(set) => Some((subject, false, set.iter().map(|v| &**v).collect())),
+            Op::Prefix(p) => Some((subject, true, vec![&**p])),
+            _ => None,
         }
     }
 }
