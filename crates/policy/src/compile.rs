@@ -104,6 +104,9 @@ fn valid_name(n: &str) -> bool {
     !n.is_empty() && n.len() <= 64 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
+/// Values of [`crate::Decision::rule`] that are not rules.
+const RESERVED_RULE_NAMES: [&str; 4] = ["default", "sticky", "tag", "fallback"];
+
 const NAME_RULE: &str = "names are 1-64 characters of letters, digits, `-`, `_` and `.`";
 
 /// Validates `policy` and compiles it as `version`; all problems at once.
@@ -167,6 +170,7 @@ pub fn compile(policy: &Policy, version: u64) -> Result<CompiledPolicy, PolicyEr
             e.here("define at least one route");
         }
         let mut seen: HashMap<(&str, &str, &str), usize> = HashMap::new();
+        let mut seen_match: HashMap<(String, &str), usize> = HashMap::new();
         for (i, r) in policy.routes.iter().enumerate() {
             e.index(i, |e| {
                 if let Some(first) = seen.insert(("name", &r.name, ""), i) {
@@ -175,8 +179,8 @@ pub fn compile(policy: &Policy, version: u64) -> Result<CompiledPolicy, PolicyEr
                         format!("duplicate route name {:?} (also routes[{first}])", r.name),
                     );
                 }
-                let host = r.host.as_deref().unwrap_or("");
-                if let Some(first) = seen.insert(("match", host, &r.path_prefix), i) {
+                let host = r.host.as_deref().unwrap_or("").to_ascii_lowercase();
+                if let Some(first) = seen_match.insert((host, r.path_prefix.as_str()), i) {
                     e.here(format!(
                         "duplicate route: routes[{first}] has the same host and path_prefix, so this one never matches"
                     ));
@@ -193,10 +197,11 @@ pub fn compile(policy: &Policy, version: u64) -> Result<CompiledPolicy, PolicyEr
     let mut route_order: Vec<usize> = (0..routes.len()).collect();
     route_order.sort_by_key(|&i| {
         let r: &CompiledRoute = &routes[i];
-        let host_rank = match r.host {
-            HostMatch::Exact(_) => 0,
-            HostMatch::Suffix(_) => 1,
-            HostMatch::Any => 2,
+        // Exact hosts first, then wildcards (longer suffix first), then any host.
+        let host_rank = match &r.host {
+            HostMatch::Exact(_) => (0, 0),
+            HostMatch::Suffix(s) => (1, usize::MAX - s.len()),
+            HostMatch::Any => (2, 0),
         };
         (host_rank, std::cmp::Reverse(r.path_prefix.len()), i)
     });
@@ -273,10 +278,12 @@ fn compile_route(
     let fallback = r.fallback.as_ref().and_then(|f| e.at("fallback", |e| group(f, e)));
     let host = match r.host.as_deref().map(str::to_ascii_lowercase) {
         None => HostMatch::Any,
-        Some(h) if h.is_empty() || h.contains(['/', ' ', ':']) || h[1..].contains('*') => {
+        Some(h)
+            if h.is_empty() || !h.is_ascii() || h.contains(['/', ' ', ':']) || h.rfind('*').is_some_and(|i| i > 0) =>
+        {
             e.field(
                 "host",
-                format!("invalid host {h:?}: expected a name like api.example.com or *.example.com"),
+                format!("invalid host {h:?}: expected an ASCII (punycode) name like api.example.com or *.example.com"),
             );
             HostMatch::Any
         }
@@ -364,6 +371,12 @@ fn compile_rule(
 ) -> Option<CompiledRule> {
     if rule.name.as_deref().is_some_and(|n| !valid_name(n)) {
         e.field("name", format!("invalid rule name {name:?}: {NAME_RULE}"));
+    }
+    if RESERVED_RULE_NAMES.contains(&name.as_str()) {
+        e.field(
+            "name",
+            format!("{name:?} is reserved: decisions use it for no rule, a pin or a tag"),
+        );
     }
     let when = rule.when.as_ref().map(|c| e.at("when", |e| Cond::compile(c, lists, e)));
     let action = match (&rule.to, &rule.split) {

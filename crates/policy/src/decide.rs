@@ -197,7 +197,10 @@ impl CompiledPolicy {
             let host_ok = match &r.host {
                 HostMatch::Any => true,
                 HostMatch::Exact(h) => host.eq_ignore_ascii_case(h),
-                HostMatch::Suffix(s) => host.len() > s.len() && host[host.len() - s.len()..].eq_ignore_ascii_case(s),
+                HostMatch::Suffix(s) => {
+                    let (h, s) = (host.as_bytes(), s.as_bytes());
+                    h.len() > s.len() && h[h.len() - s.len()..].eq_ignore_ascii_case(s)
+                }
             };
             (host_ok && path.starts_with(&*r.path_prefix)).then_some(RouteRef {
                 policy: self,
@@ -294,8 +297,10 @@ impl<'p> RouteRef<'p> {
                     }
                 }
             };
+            // A rule matches only when its condition is true: false and
+            // unknown (a lookup that could not be answered) both skip it.
             if let Step::Rule(_) = step
-                && rule.when.as_ref().is_some_and(|c| !c.eval(&cx))
+                && rule.when.as_ref().is_some_and(|c| c.eval(&cx) != Some(true))
             {
                 continue;
             }
@@ -305,13 +310,14 @@ impl<'p> RouteRef<'p> {
                 Action::Hash(h) => {
                     let picked = match &h.key {
                         HashKey::User => cx.user().map(|u| h.pick(u.as_bytes())),
-                        HashKey::Ip => req.client_ip().map(|ip| match ip {
+                        // An IPv4 client seen through a dual-stack socket hashes as IPv4.
+                        HashKey::Ip => req.client_ip().map(|ip| match ip.to_canonical() {
                             IpAddr::V4(v4) => h.pick(&v4.octets()),
                             IpAddr::V6(v6) => h.pick(&v6.octets()),
                         }),
-                        HashKey::Header(n) => req.header(n).map(|v| h.pick(v.as_bytes())),
-                        HashKey::Cookie(n) => req.cookie(n).map(|v| h.pick(v.as_bytes())),
-                        HashKey::Query(n) => req.query(n).map(|v| h.pick(v.as_bytes())),
+                        HashKey::Header(n) => non_empty(req.header(n)).map(|v| h.pick(v.as_bytes())),
+                        HashKey::Cookie(n) => non_empty(req.cookie(n)).map(|v| h.pick(v.as_bytes())),
+                        HashKey::Query(n) => req.query(n).filter(|v| !v.is_empty()).map(|v| h.pick(v.as_bytes())),
                     };
                     // No key to hash (e.g. an anonymous user): the next rule decides.
                     if let Some((bucket, g)) = picked {
@@ -322,6 +328,11 @@ impl<'p> RouteRef<'p> {
         }
         decision(self.route.default, "default", Reason::Default, None)
     }
+}
+
+/// An empty value is no key: hashing it would put every such request in one bucket.
+fn non_empty(v: Option<&str>) -> Option<&str> {
+    v.filter(|v| !v.is_empty())
 }
 
 impl<'p> Decision<'p> {

@@ -55,7 +55,8 @@ impl fmt::Display for FieldError {
 /// Every problem found in a policy; never empty.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct PolicyError {
-    /// The problems, in document order.
+    /// The problems: in document order when read from TOML, else in the
+    /// order checked (groups, lists, user_id, routes).
     pub errors: Vec<FieldError>,
 }
 

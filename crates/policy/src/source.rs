@@ -48,9 +48,12 @@ impl Policy {
 pub fn compile_toml(src: &str, version: u64) -> Result<CompiledPolicy, PolicyError> {
     let policy = Policy::from_toml(src)?;
     compile(&policy, version).map_err(|mut e| {
+        let doc = toml_edit::Document::parse(src).ok();
         for fe in &mut e.errors {
-            fe.line = line_of(src, &fe.path);
+            fe.line = doc.as_ref().and_then(|d| line_in(d, src, &fe.path));
         }
+        // Report in document order (the checks run group by group).
+        e.errors.sort_by_key(|fe| fe.line.unwrap_or(0));
         e
     })
 }
@@ -94,8 +97,11 @@ fn line_at(src: &str, offset: usize) -> usize {
 }
 
 /// The line of the deepest part of `path` present in the TOML text.
-pub(crate) fn line_of(src: &str, path: &FieldPath) -> Option<usize> {
-    let doc = toml_edit::Document::parse(src).ok()?;
+fn line_of(src: &str, path: &FieldPath) -> Option<usize> {
+    line_in(&toml_edit::Document::parse(src).ok()?, src, path)
+}
+
+fn line_in(doc: &toml_edit::Document<&str>, src: &str, path: &FieldPath) -> Option<usize> {
     let mut item: &toml_edit::Item = doc.as_item();
     let mut span = None;
     for seg in &path.0 {

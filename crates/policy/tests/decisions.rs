@@ -104,8 +104,9 @@ to = "v2"
 }
 
 fn split_route(by: &str, weights: &str) -> String {
+    let salt = if by == "request" { "" } else { "salt = \"s1\", " };
     format!(
-        "name = \"app\"\ndefault = \"v1\"\n[[routes.rules]]\nname = \"canary\"\nsplit = {{ by = \"{by}\", salt = \"s1\", weights = {weights} }}\n"
+        "name = \"app\"\ndefault = \"v1\"\n[[routes.rules]]\nname = \"canary\"\nsplit = {{ by = \"{by}\", {salt}weights = {weights} }}\n"
     )
 }
 
@@ -308,4 +309,96 @@ to = "v2"
     assert_eq!(rule("/other/1"), "other");
     assert_eq!(rule("/sv"), "default");
     assert_eq!(rule("/é"), "default", "non-ASCII paths cut at char boundaries");
+}
+
+#[test]
+fn split_ranges_follow_the_order_written_not_the_alphabet() {
+    // stable is written first, so it owns buckets 0..9000 even though
+    // "canary" sorts before it.
+    let p = with_route(&split_route("user", "{ v3 = 9000, v2 = 1000 }"));
+    let salt = graygate_policy::hash::Salt::new("s1");
+    for i in 0..300 {
+        let user = format!("u{i}");
+        let want = if salt.bucket(user.as_bytes()) < 9000 {
+            "v3"
+        } else {
+            "v2"
+        };
+        assert_eq!(
+            p.decide(&get("/").header("X-User-ID", &user), NONE).unwrap().group,
+            want
+        );
+    }
+}
+
+#[test]
+fn an_ipv4_client_hashes_the_same_through_an_ipv6_socket() {
+    let p = with_route(&split_route("ip", "{ v2 = 5000, v1 = 5000 }"));
+    for i in 0..50u8 {
+        let v4 = std::net::Ipv4Addr::new(192, 0, 2, i);
+        let a = p.decide(&get("/").ip(v4.into()), NONE).unwrap();
+        let b = p.decide(&get("/").ip(v4.to_ipv6_mapped().into()), NONE).unwrap();
+        assert_eq!(a.bucket, b.bucket);
+    }
+}
+
+#[test]
+fn an_empty_hash_key_is_no_key() {
+    let p = with_route(&split_route("header:x-device", "{ v2 = 10000, v1 = 0 }"));
+    assert_eq!(p.decide(&get("/").header("X-Device", "d1"), NONE).unwrap().group, "v2");
+    assert_eq!(
+        p.decide(&get("/").header("X-Device", ""), NONE).unwrap().reason,
+        Reason::Default
+    );
+}
+
+#[test]
+fn an_unanswered_lookup_never_makes_a_rule_match_even_under_not() {
+    let p = with_route(
+        r#"name = "app"
+default = "v1"
+[[routes.rules]]
+name = "not-opted-out"
+when = { not = { lookup = "gray:{user}", equals = "0" } }
+to = "v2"
+[[routes.rules]]
+name = "either"
+when = { any = [{ lookup = "gray:{user}", equals = "1" }, { header = "x-gray", equals = "1" }] }
+to = "v3"
+"#,
+    );
+    let user = || get("/").header("X-User-ID", "7");
+    assert_eq!(
+        p.decide(&user(), NONE).unwrap().rule,
+        "default",
+        "store down: no rule matches"
+    );
+    assert_eq!(
+        p.decide(&user().lookup_answer("gray:7", Some("1")), NONE).unwrap().rule,
+        "not-opted-out"
+    );
+    assert_eq!(
+        p.decide(&user().header("X-Gray", "1"), NONE).unwrap().rule,
+        "either",
+        "a true branch of `any` still wins"
+    );
+}
+
+#[test]
+fn non_ascii_hosts_are_rejected_in_policies_and_harmless_in_requests() {
+    let src = format!("{PREAMBLE}\n[[routes]]\nname = \"a\"\nhost = \"é.example.com\"\ndefault = \"v1\"\n");
+    assert!(compile_toml(&src, 1).unwrap_err().to_string().contains("invalid host"));
+    let p = with_route("name = \"w\"\nhost = \"*.example.com\"\ndefault = \"v1\"");
+    assert!(p.decide(&get("/").header("Host", "éexample.com"), NONE).is_none());
+    assert!(p.decide(&get("/").header("Host", "a.éxample.com"), NONE).is_none());
+}
+
+#[test]
+fn a_longer_wildcard_beats_a_shorter_one() {
+    let src = format!(
+        "{PREAMBLE}\n[[routes]]\nname = \"all\"\nhost = \"*.example.com\"\ndefault = \"v1\"\n[[routes]]\nname = \"eu\"\nhost = \"*.eu.example.com\"\ndefault = \"v2\"\n"
+    );
+    let p = compile_toml(&src, 1).unwrap();
+    assert_eq!(p.decide(&get("http://a.eu.example.com/"), NONE).unwrap().route, "eu");
+    assert_eq!(p.decide(&get("http://a.us.example.com/"), NONE).unwrap().route, "all");
 }

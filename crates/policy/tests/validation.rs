@@ -147,6 +147,22 @@ fn structural_mistakes_name_their_field() {
             "[[routes]]\nname = \"a\"\ndefault = \"stable\"\n[[routes.rules]]\nwhen = { any = [{ header = \"a\", exists = true }, { ip = [\"1.2.3.4/33\"] }] }\nto = \"canary\"",
             "routes[0].rules[0].when.any[1].ip: invalid CIDR \"1.2.3.4/33\"",
         ),
+        (
+            "[[routes]]\nname = \"a\"\ndefault = \"stable\"\n[[routes.rules]]\nname = \"default\"\nto = \"canary\"",
+            "routes[0].rules[0].name: \"default\" is reserved",
+        ),
+        (
+            "[[routes]]\nname = \"a\"\ndefault = \"stable\"\n[[routes.rules]]\nwhen = { header = \"x\", in = [] }\nto = \"canary\"",
+            "routes[0].rules[0].when.in: must list at least one value",
+        ),
+        (
+            "[[routes]]\nname = \"a\"\ndefault = \"stable\"\n[[routes.rules]]\nsplit = { by = \"request\", salt = \"x\", weights = { canary = 10000 } }",
+            "routes[0].rules[0].split.salt: a per-request split",
+        ),
+        (
+            "[[routes]]\nname = \"a\"\nhost = \"API.example.com\"\ndefault = \"stable\"\n[[routes]]\nname = \"b\"\nhost = \"api.example.com\"\ndefault = \"stable\"",
+            "routes[1]: duplicate route",
+        ),
     ];
     for (routes, want) in cases {
         let got = rendered(&format!("{GROUPS}\n{routes}\n"));

@@ -109,13 +109,36 @@ impl Cond {
         Test::compile(c, lists, e).map(Cond::Test)
     }
 
-    /// Evaluates against a request; allocates only for percent-decoded values,
-    /// JSON numbers and per-user key lookups.
-    pub(crate) fn eval<R: Request + ?Sized>(&self, cx: &Eval<'_, R>) -> bool {
+    /// Evaluates against a request in three-valued logic: `None` is unknown
+    /// (a per-user key lookup that could not be answered). Unknown stays
+    /// unknown through `not`, so a rule never matches because the store was
+    /// down; `any` with a true member is true, `all` with a false one is false.
+    /// Allocates only for percent-decoded values, JSON numbers and lookups.
+    pub(crate) fn eval<R: Request + ?Sized>(&self, cx: &Eval<'_, R>) -> Option<bool> {
         match self {
-            Cond::All(cs) => cs.iter().all(|c| c.eval(cx)),
-            Cond::Any(cs) => cs.iter().any(|c| c.eval(cx)),
-            Cond::Not(c) => !c.eval(cx),
+            Cond::All(cs) => {
+                let mut unknown = false;
+                for c in cs.iter() {
+                    match c.eval(cx) {
+                        Some(false) => return Some(false),
+                        None => unknown = true,
+                        Some(true) => {}
+                    }
+                }
+                (!unknown).then_some(true)
+            }
+            Cond::Any(cs) => {
+                let mut unknown = false;
+                for c in cs.iter() {
+                    match c.eval(cx) {
+                        Some(true) => return Some(true),
+                        None => unknown = true,
+                        Some(false) => {}
+                    }
+                }
+                (!unknown).then_some(false)
+            }
+            Cond::Not(c) => c.eval(cx).map(|b| !b),
             Cond::Test(t) => t.eval(cx),
         }
     }
@@ -260,8 +283,8 @@ impl Test {
         Some(Test { subject, op })
     }
 
-    fn eval<R: Request + ?Sized>(&self, cx: &Eval<'_, R>) -> bool {
-        match &self.subject {
+    fn eval<R: Request + ?Sized>(&self, cx: &Eval<'_, R>) -> Option<bool> {
+        Some(match &self.subject {
             Subject::Ip => match (&self.op, cx.req.client_ip()) {
                 (Op::Exists(want), ip) => ip.is_some() == *want,
                 (Op::Cidr(set), Some(ip)) => set.contains(ip),
@@ -269,16 +292,16 @@ impl Test {
             },
             Subject::Lookup(tpl) => {
                 let Some(key) = cx.lookup_key(tpl) else {
-                    return matches!(self.op, Op::Exists(false));
+                    return Some(matches!(self.op, Op::Exists(false)));
                 };
                 match cx.req.lookup(&key) {
                     Lookup::Found(v) => self.op.test(Some(v), cx),
                     Lookup::Missing => self.op.test(None, cx),
-                    Lookup::Unavailable => false,
+                    Lookup::Unavailable => return None,
                 }
             }
             subject => self.op.test(subject.value(cx).as_deref(), cx),
-        }
+        })
     }
 
     fn reason(&self) -> Reason {
@@ -460,6 +483,10 @@ fn operator(c: &Condition, lists: &Lists, e: &mut Errors) -> Option<Op> {
         Condition {
             not_equals: Some(t), ..
         } => Op::NotEquals(text(t)),
+        Condition { in_set: Some(ts), .. } if ts.is_empty() => {
+            e.here("must list at least one value");
+            return None;
+        }
         Condition { in_set: Some(ts), .. } => Op::In(ts.iter().map(text).collect()),
         Condition { in_list: Some(l), .. } => Op::InList(list_id(l, lists, e)?),
         Condition { prefix: Some(s), .. } => Op::Prefix(s.as_str().into()),

@@ -118,7 +118,15 @@ pub(crate) fn compile_split(
     if weights.len() != s.weights.len() || weights.iter().map(|w| u64::from(w.1)).sum::<u64>() != u64::from(BUCKETS) {
         return None;
     }
-    match key? {
+    let key = key?;
+    if key.is_none() && s.salt.is_some() {
+        e.field(
+            "salt",
+            "a per-request split (`by = \"request\"`) hashes nothing; remove `salt`",
+        );
+        return None;
+    }
+    match key {
         None => Some(Action::PerRequest(RequestSplit {
             sequence: smooth_sequence(&weights),
             next: AtomicU64::new(0),
