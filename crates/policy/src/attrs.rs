@@ -20,12 +20,13 @@ pub fn cookie_value<'h>(header: &'h str, name: &str) -> Option<&'h str> {
             .iter()
             .position(|&b| b == b';')
             .map_or(bytes.len(), |i| start + i);
-        let pair = &header[start..end];
-        if let Some((k, v)) = pair.split_once('=')
-            && k.trim_ascii() == name
+        // Split at ASCII bytes only, so every index is a char boundary.
+        if let Some(eq) = bytes[start..end].iter().position(|&b| b == b'=').map(|i| start + i)
+            && header[start..eq].trim_ascii() == name
         {
-            let v = v.trim_ascii();
-            return Some(v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v));
+            let v = header[eq + 1..end].trim_ascii();
+            let unquoted = v.len() >= 2 && v.starts_with('"') && v.ends_with('"');
+            return Some(if unquoted { &v[1..v.len() - 1] } else { v });
         }
         start = end + 1;
     }

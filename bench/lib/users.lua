@@ -1,0 +1,27 @@
+-- wrk script: each request carries X-User-ID drawn uniformly from BENCH_USERS
+-- ids ("user-0" … "user-99999" by default); done() prints one JSON line with
+-- throughput and latency percentiles (microseconds) for bench/run to parse.
+local users = tonumber(os.getenv("BENCH_USERS") or "100000")
+local path = os.getenv("BENCH_PATH") or "/"
+local close = os.getenv("BENCH_CLOSE") == "1"
+local counter = 0
+
+init = function(args)
+  math.randomseed(os.time() + (tonumber(tostring({}):sub(8), 16) or 0))
+end
+
+request = function()
+  local headers = { ["X-User-ID"] = "user-" .. math.random(0, users - 1) }
+  if close then headers["Connection"] = "close" end
+  return wrk.format("GET", path, headers)
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"bytes":%d,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,"max_us":%d,"mean_us":%.1f}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
+    latency.max, latency.mean))
+end
