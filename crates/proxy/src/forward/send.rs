@@ -1,0 +1,164 @@
+//! Phase 5: choosing a server and sending the request, with the retry and
+//! fallback rules.
+//!
+//! Attempts go, in order: live servers of the chosen group (weighted, backups
+//! last); then live servers of the route's fallback group (the decision's
+//! reason becomes `fallback`); then, as a last resort when everything was
+//! marked down, the chosen group's remaining servers regardless of health. A
+//! request moves to the next server only when it never reached one (connect
+//! failure); once sent, a failure is answered, never replayed.
+
+use crate::body::ReqBody;
+use crate::error::{ErrorKind, ProxyError, Side};
+use crate::gateway::Snapshot;
+use crate::upstream::{GroupUpstream, ServerState, Tried};
+use graygate_policy::{Decision, GroupId};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Sent<'p> = (Decision<'p>, Arc<ServerState>, Response<Incoming>);
+
+/// Sends `req` to a server of the decided group (or its fallback).
+pub(super) async fn forward<'p>(
+    snap: &'p Snapshot,
+    decision: Decision<'p>,
+    fallback: Option<(GroupId, &'p str)>,
+    mut req: Request<ReqBody>,
+) -> Result<Sent<'p>, (Decision<'p>, ProxyError)> {
+    let Some(chosen) = snap.upstreams.group(decision.group_id) else {
+        return Err((decision, ProxyError::bare(ErrorKind::NoLiveUpstream)));
+    };
+    let fallback = fallback.and_then(|(id, name)| Some((id, name, snap.upstreams.group(id)?)));
+    let mut tried_chosen = Tried::default();
+    let mut last = None;
+    for stage in [Stage::Chosen, Stage::Fallback, Stage::LastResort] {
+        let (group, d, ignore_health, mut tried) = match stage {
+            Stage::Chosen => (chosen, decision, false, tried_chosen),
+            Stage::Fallback => match fallback {
+                Some((id, name, g)) => (g, decision.fallback_to(id, name), false, Tried::default()),
+                None => continue,
+            },
+            Stage::LastResort => (chosen, decision, true, tried_chosen),
+        };
+        if let Some(tag) = snap.group_values.get(usize::from(d.group_id.0)) {
+            req.headers_mut().insert(snap.settings.tag_header.clone(), tag.clone());
+        }
+        while let Some(server) = group.pick(&mut tried, ignore_health) {
+            match send(server, group, req).await {
+                Ok((resp, tx)) => {
+                    server.record_success();
+                    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+                        server.pool.put(tx, group.timeouts.max_idle);
+                    }
+                    return Ok((d, server.clone(), resp));
+                }
+                Err(Failure::Connect(e, back)) => {
+                    tracing::info!(group = %group.name, server = %server.addr, error = %e, "connect failed; trying another server");
+                    server.record_failure(group.passive);
+                    last = Some(e);
+                    req = back;
+                }
+                Err(Failure::Sent(e)) => {
+                    if e.side() == Side::Upstream {
+                        server.record_failure(group.passive);
+                    }
+                    return Err((d, e));
+                }
+            }
+        }
+        if stage == Stage::Chosen {
+            tried_chosen = tried;
+        }
+    }
+    Err((
+        decision,
+        last.unwrap_or_else(|| ProxyError::bare(ErrorKind::NoLiveUpstream)),
+    ))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Chosen,
+    Fallback,
+    LastResort,
+}
+
+// The request travels by value between attempts; boxing it would allocate per request.
+#[allow(clippy::large_enum_variant)]
+enum Failure {
+    /// The request never left: it may go to another server.
+    Connect(ProxyError, Request<ReqBody>),
+    /// The request was (at least partly) sent.
+    Sent(ProxyError),
+}
+
+#[allow(clippy::large_enum_variant)]
+enum Attempt {
+    Unsent(Request<ReqBody>),
+    Failed(ProxyError),
+}
+
+/// One server: a pooled connection first, a new one if there is none or the
+/// pooled one turned out closed.
+async fn send(
+    server: &ServerState,
+    group: &GroupUpstream,
+    mut req: Request<ReqBody>,
+) -> Result<(Response<Incoming>, SendRequest<ReqBody>), Failure> {
+    let t = group.timeouts;
+    if let Some(mut tx) = server.pool.take(t.idle) {
+        match attempt(&mut tx, req, t.read).await {
+            Ok(resp) => return Ok((resp, tx)),
+            Err(Attempt::Unsent(back)) => req = back,
+            Err(Attempt::Failed(e)) => return Err(Failure::Sent(e)),
+        }
+    }
+    let mut tx = match server.connect(t.connect).await {
+        Ok(tx) => tx,
+        Err(e) => return Err(Failure::Connect(e, req)),
+    };
+    match attempt(&mut tx, req, t.read).await {
+        Ok(resp) => Ok((resp, tx)),
+        Err(Attempt::Unsent(back)) => Err(Failure::Connect(
+            ProxyError::new(
+                ErrorKind::ConnectFailed,
+                "connection closed before the request was sent",
+            ),
+            back,
+        )),
+        Err(Attempt::Failed(e)) => Err(Failure::Sent(e)),
+    }
+}
+
+async fn attempt(
+    tx: &mut SendRequest<ReqBody>,
+    req: Request<ReqBody>,
+    read: Duration,
+) -> Result<Response<Incoming>, Attempt> {
+    match tokio::time::timeout(read, tx.try_send_request(req)).await {
+        Ok(Ok(resp)) => Ok(resp),
+        Ok(Err(mut e)) => match e.take_message() {
+            Some(back) => Err(Attempt::Unsent(back)),
+            None => Err(Attempt::Failed(classify(e.into_error()))),
+        },
+        Err(_) => Err(Attempt::Failed(ProxyError::new(
+            ErrorKind::UpstreamTimeout,
+            format!("no response head within {} ms", read.as_millis()),
+        ))),
+    }
+}
+
+fn classify(e: hyper::Error) -> ProxyError {
+    // A failure reading the client's body while sending it is the client's.
+    let kind = if e.is_user() {
+        ErrorKind::BadRequest
+    } else if e.is_timeout() {
+        ErrorKind::UpstreamTimeout
+    } else {
+        ErrorKind::UpstreamReset
+    };
+    ProxyError::new(kind, e)
+}
