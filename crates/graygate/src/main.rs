@@ -1,1 +1,5 @@
-fn main() {}
+//! The `graygate` command: see `graygate --help`.
+
+fn main() -> std::process::ExitCode {
+    graygate::cli::main()
+}
