@@ -62,11 +62,13 @@ impl Body for ReqBody {
             ReqBody::Stream(b) => b.size_hint(),
             ReqBody::Prefixed { prefix, rest } => {
                 let p = prefix.as_ref().map_or(0, |p| p.len() as u64);
-                let mut h = rest.as_ref().map_or_else(|| SizeHint::with_exact(0), |r| r.size_hint());
-                h.set_lower(h.lower() + p);
-                if let Some(u) = h.upper() {
+                let rest = rest.as_ref().map_or_else(|| SizeHint::with_exact(0), |r| r.size_hint());
+                let mut h = SizeHint::new();
+                // Upper first: `set_lower` checks against the upper bound.
+                if let Some(u) = rest.upper() {
                     h.set_upper(u + p);
                 }
+                h.set_lower(rest.lower() + p);
                 h
             }
             ReqBody::Empty => SizeHint::with_exact(0),
@@ -157,5 +159,20 @@ pub async fn read_bounded(mut body: Incoming, limit: usize) -> Result<Bounded, h
                 },
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_alone_has_its_exact_length() {
+        let b = ReqBody::Prefixed {
+            prefix: Some(Bytes::from_static(b"hello")),
+            rest: None,
+        };
+        assert_eq!(b.size_hint().exact(), Some(5));
+        assert!(!b.is_end_stream());
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! | path | answer |
 //! |---|---|
-//! | any | `<name>\n`; headers `x-backend`, `x-seen-*` (tag, forwarding headers, host), `x-body-bytes` and `x-body-fnv` of the request body (streamed, not stored) |
+//! | any | `<name>\n`; headers `x-backend`, `x-seen-*` (tag, forwarding headers, host; `x-seen-headers` lists every header name received), `x-body-bytes` and `x-body-fnv` of the request body (streamed, not stored) |
 //! | `/healthz` | 200, or 503 after [`Backend::set_healthy`]`(false)` |
 //! | `/_demo/sleep/<ms>` | the normal answer after `ms` milliseconds |
 //! | `/_demo/bytes/<n>` | `n` zero bytes, streamed |
@@ -40,6 +40,7 @@ struct State {
     name: String,
     healthy: AtomicBool,
     requests: AtomicU64,
+    connections: AtomicU64,
 }
 
 impl Backend {
@@ -56,6 +57,7 @@ impl Backend {
             name: name.to_owned(),
             healthy: AtomicBool::new(true),
             requests: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -66,6 +68,7 @@ impl Backend {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                st.connections.fetch_add(1, Relaxed);
                 let st = st.clone();
                 conns.spawn(async move {
                     let svc = service_fn(move |req| handle(st.clone(), req));
@@ -98,6 +101,11 @@ impl Backend {
     /// Requests served so far (health checks excluded).
     pub fn requests(&self) -> u64 {
         self.state.requests.load(Relaxed)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.load(Relaxed)
     }
 
     /// Stops listening and closes every connection.
@@ -144,6 +152,8 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<DemoB
     .iter()
     .filter_map(|h| Some((format!("x-seen-{h}"), req.headers().get(*h)?.clone())))
     .collect();
+    let names: Vec<&str> = req.headers().keys().map(|k| k.as_str()).collect();
+    let names = http::HeaderValue::from_str(&names.join(",")).ok();
     // Count and hash the body as it streams, without keeping it.
     let mut body = req.into_body();
     let (mut len, mut fnv) = (0u64, 0xcbf2_9ce4_8422_2325u64);
@@ -165,6 +175,9 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<DemoB
         if let Ok(k) = http::HeaderName::from_bytes(k.as_bytes()) {
             h.insert(k, v);
         }
+    }
+    if let Some(names) = names {
+        h.insert("x-seen-headers", names);
     }
     h.insert("x-body-bytes", len.into());
     h.insert("x-body-fnv", fnv.into());
