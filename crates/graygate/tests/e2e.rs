@@ -9,6 +9,7 @@ mod e2e {
     mod errors;
     mod forwarding;
     mod harness;
+    mod operations;
     mod routing;
     mod stickiness;
     mod upstreams;

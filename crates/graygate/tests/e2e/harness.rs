@@ -93,6 +93,13 @@ impl Resp {
 }
 
 impl Gw {
+    /// Stops accepting and drains, like SIGTERM.
+    pub(crate) fn shutdown(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
