@@ -61,8 +61,9 @@ pub struct Group {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_timeout_ms: Option<u64>,
     /// Time allowed between sending a request and receiving the response
-    /// head, in milliseconds; past it the client gets 504. Default: the
-    /// gateway's `read_timeout_ms` (30000).
+    /// head (past it the client gets 504), and between two reads of the
+    /// response body (past it the response is cut off), in milliseconds.
+    /// Default: the gateway's `read_timeout_ms` (30000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_timeout_ms: Option<u64>,
     /// Passive health: this many failures (connect error, reset, timeout)

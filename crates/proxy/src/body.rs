@@ -10,8 +10,11 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::{Instant, Sleep};
 
 /// The request body sent upstream.
 #[derive(Debug)]
@@ -79,13 +82,36 @@ impl Body for ReqBody {
 /// The response body sent to the client.
 #[derive(Debug)]
 pub enum RespBody {
-    /// The upstream's body, untouched.
-    Upstream(Incoming),
+    /// The upstream's body, streamed; fails when the upstream sends nothing
+    /// for `idle` (the group's read timeout between two reads).
+    Upstream {
+        /// The upstream's body.
+        body: Incoming,
+        /// Longest silence allowed between two frames.
+        idle: Duration,
+        /// Armed only once the body has to wait, so that a body already
+        /// received costs no timer.
+        timer: Option<Pin<Box<Sleep>>>,
+    },
     /// A body graygate answers itself (errors, no route).
     Full(Option<Bytes>),
 }
 
+/// The upstream went silent for longer than the read timeout mid-body.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream sent nothing for {0:?} while streaming the response body")]
+pub struct BodyTimeout(pub Duration);
+
 impl RespBody {
+    /// The upstream's body, with the read timeout between frames.
+    pub fn upstream(body: Incoming, idle: Duration) -> RespBody {
+        RespBody::Upstream {
+            body,
+            idle,
+            timer: None,
+        }
+    }
+
     /// An empty body.
     pub fn empty() -> RespBody {
         RespBody::Full(None)
@@ -99,25 +125,39 @@ impl RespBody {
 
 impl Body for RespBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
-            RespBody::Upstream(b) => Pin::new(b).poll_frame(cx),
+            RespBody::Upstream { body, idle, timer } => match Pin::new(body).poll_frame(cx) {
+                Poll::Ready(frame) => {
+                    if let Some(t) = timer {
+                        t.as_mut().reset(Instant::now() + *idle);
+                    }
+                    Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+                }
+                Poll::Pending => {
+                    let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(*idle)));
+                    match t.as_mut().poll(cx) {
+                        Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimeout(*idle).into()))),
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
+            },
             RespBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            RespBody::Upstream(b) => b.is_end_stream(),
+            RespBody::Upstream { body, .. } => body.is_end_stream(),
             RespBody::Full(b) => b.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            RespBody::Upstream(b) => b.size_hint(),
+            RespBody::Upstream { body, .. } => body.size_hint(),
             RespBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
         }
     }

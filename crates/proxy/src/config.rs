@@ -60,7 +60,8 @@ pub struct GatewayConfig {
     pub shutdown_timeout_secs: u64,
     /// Default connect timeout of groups, in milliseconds. Default 1000.
     pub connect_timeout_ms: u64,
-    /// Default response-head timeout of groups, in milliseconds. Default 30000.
+    /// Default read timeout of groups (response head, and silence within the
+    /// body), in milliseconds. Default 30000.
     pub read_timeout_ms: u64,
     /// Default `max_fails` of groups. Default 1.
     pub max_fails: u32,

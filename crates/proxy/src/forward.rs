@@ -24,7 +24,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Serves one request; never fails: every error becomes a response.
 pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> Response<RespBody> {
@@ -98,6 +98,10 @@ pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> R
         Ok(s) => s,
         Err((decision, e)) => return fail(gw, &snap, &seen, Some(&decision), e),
     };
+    let read_timeout = snap
+        .upstreams
+        .group(decision.group_id)
+        .map_or(Duration::from_secs(30), |g| g.timeouts.read);
 
     // Phase 6.
     let mut resp = resp;
@@ -127,7 +131,7 @@ pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> R
         }
     }
     log(gw, &seen, rp.status, Some(&decision), Some(&server.addr));
-    Response::from_parts(rp, RespBody::Upstream(rb))
+    Response::from_parts(rp, RespBody::upstream(rb, read_timeout))
 }
 
 /// Whether to read the body for a body rule: a form or JSON body not

@@ -44,7 +44,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
         .get_all(header::CONNECTION)
         .iter()
         .flat_map(tokens)
-        .filter(|t| !matches!(t.to_ascii_lowercase().as_str(), "close" | "keep-alive" | "upgrade"))
+        .filter(|t| {
+            !["close", "keep-alive", "upgrade"]
+                .iter()
+                .any(|k| t.eq_ignore_ascii_case(k))
+        })
         .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
         .collect();
     for name in listed {

@@ -101,7 +101,7 @@ async fn serve_connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(settings.client_timeout)
-        .max_buf_size(settings.raw.max_header_bytes)
+        .max_header_size(settings.raw.max_header_bytes)
         .keep_alive(true);
     let svc_gw = gw.clone();
     let svc = service_fn(move |req: http::Request<Incoming>| {

@@ -68,3 +68,29 @@ async fn a_bad_gateway_carries_the_decision_headers() {
     assert_eq!(r.status, 502);
     assert_eq!(r.h("x-graygate-group"), "g");
 }
+
+#[tokio::test]
+async fn an_upstream_silent_mid_body_is_cut_off_after_the_read_timeout() {
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello")
+                    .await;
+                // Hold the connection open, silent, far past the read timeout.
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            });
+        }
+    });
+    let gw = start(&config("", &single(addr, "read_timeout_ms = 200"))).await;
+    let req = http::Request::get(gw.url("/")).body(TestBody::empty()).unwrap();
+    let resp = gw.client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200, "the head arrived in time");
+    assert!(resp.into_body().collect().await.is_err(), "the body is cut, not hung");
+}

@@ -41,3 +41,35 @@ fn policy_and_gateway_errors_are_reported_together() {
     let e = Config::from_toml(src, 1).unwrap_err();
     assert!(e.errors.len() >= 2, "{e}");
 }
+
+#[test]
+fn group_upstream_settings_are_checked_with_path_and_line() {
+    let src = r#"
+[groups.v1]
+servers = [{ addr = "127.0.0.1:9001" }]
+connect_timeout_ms = 0
+health_check = { path = "healthz", rise = 0 }
+
+[[routes]]
+name = "web"
+default = "v1"
+"#;
+    let e = Config::from_toml(src, 1).unwrap_err().to_string();
+    assert!(
+        e.contains("line 4: groups.v1.connect_timeout_ms: must be at least 1"),
+        "{e}"
+    );
+    assert!(e.contains("line 5: groups.v1.health_check.path"), "{e}");
+    assert!(e.contains("groups.v1.health_check.rise"), "{e}");
+}
+
+#[test]
+fn group_upstream_settings_default_to_the_gateway_ones() {
+    let src = format!("[gateway]\nconnect_timeout_ms = 250\nmax_fails = 4\n{POLICY}");
+    let c = Config::from_toml(&src, 1).unwrap();
+    let up = crate::upstream::Upstreams::build(&c.policy, &c.settings, &Default::default());
+    let g = &up.groups()[0];
+    assert_eq!(g.timeouts.connect.as_millis(), 250);
+    assert_eq!(g.timeouts.read.as_millis(), 30_000);
+    assert_eq!(g.passive.max_fails, 4);
+}
