@@ -104,10 +104,28 @@ pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> R
         .map_or(Duration::from_secs(30), |g| g.timeouts.read);
 
     // Phase 6.
-    let mut resp = resp;
-    let status = resp.status();
-    let server_upgrade =
-        (status == StatusCode::SWITCHING_PROTOCOLS && client_upgrade.is_some()).then(|| hyper::upgrade::on(&mut resp));
+    let pin = match (cookie_name, route.sticky()) {
+        (Some(name), Some(sticky)) if !already_pinned => Some((name, sticky.max_age_secs)),
+        _ => None,
+    };
+    let resp = respond(&snap, &decision, resp, client_upgrade, pin, read_timeout);
+    log(gw, &seen, resp.status(), Some(&decision), Some(&server.addr));
+    resp
+}
+
+/// Phase 6: the upstream's response as the client gets it. `pin` is the
+/// stickiness cookie to set (name, max age) when the client is not pinned to
+/// the decided group yet.
+fn respond(
+    snap: &Snapshot,
+    decision: &Decision<'_>,
+    mut resp: Response<Incoming>,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    pin: Option<(&str, u64)>,
+    read_timeout: Duration,
+) -> Response<RespBody> {
+    let server_upgrade = (resp.status() == StatusCode::SWITCHING_PROTOCOLS && client_upgrade.is_some())
+        .then(|| hyper::upgrade::on(&mut resp));
     let (mut rp, rb) = resp.into_parts();
     let kept_upgrade = server_upgrade
         .as_ref()
@@ -116,21 +134,19 @@ pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> R
     if let (Some(c), Some(s)) = (client_upgrade, server_upgrade) {
         tokio::spawn(tunnel(c, s));
     }
-    decorate(&snap, &decision, &mut rp.headers);
-    if let (Some(name), Some(sticky)) = (cookie_name, route.sticky())
-        && !already_pinned
+    decorate(snap, decision, &mut rp.headers);
+    // A fallback or a followed tag is not the client's own version: no pin.
+    if let Some((name, max_age)) = pin
         && !matches!(decision.reason, Reason::Fallback | Reason::Tag)
     {
         let cookie = format!(
-            "{name}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax",
+            "{name}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax",
             snap.sticky.sign(decision.route, decision.group),
-            sticky.max_age_secs
         );
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             rp.headers.append(header::SET_COOKIE, v);
         }
     }
-    log(gw, &seen, rp.status, Some(&decision), Some(&server.addr));
     Response::from_parts(rp, RespBody::upstream(rb, read_timeout))
 }
 

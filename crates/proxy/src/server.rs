@@ -6,7 +6,6 @@
 //! the configuration file and swaps it in, or keeps the running one and logs
 //! why not.
 
-use crate::body::RespBody;
 use crate::forward;
 use crate::gateway::Gateway;
 use hyper::body::Incoming;
@@ -167,6 +166,3 @@ pub async fn run_with_signals(server: Server, config_path: Option<PathBuf>) -> i
     }
     Ok(())
 }
-
-/// The body type of responses served by graygate.
-pub type ResponseBody = RespBody;
