@@ -125,6 +125,22 @@ fn explain_prints_route_group_rule_and_reason() {
     assert!(text(&o).contains("reason:  default"), "{}", text(&o));
 }
 
+#[test]
+fn explain_reads_a_form_body_given_with_data() {
+    let f = tmp("explain-body.toml");
+    let src = config(free_addr(), free_addr(), free_addr(), "v1")
+        + "\n[[routes.rules]]\nname = \"pay\"\nwhen = { form = \"thirdPolicystatus\", equals = 1 }\nto = \"v2\"\n";
+    std::fs::write(&f, src).unwrap();
+    let o = bin()
+        .args(["explain", "--config"])
+        .arg(&f)
+        .args(["--data", "thirdPolicystatus=1", "/pay"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(t.contains("rule:    pay") && t.contains("reason:  body"), "{t}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_reloads_on_sighup_keeps_serving_on_a_bad_file_and_drains_on_sigterm() {
     let v1 = Backend::start("v1").await.unwrap();

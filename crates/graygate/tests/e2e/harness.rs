@@ -35,8 +35,14 @@ impl Drop for Gw {
 
 /// The `[gateway]` table every test starts from, then `extra` lines.
 pub(crate) fn config(extra: &str, policy: &str) -> String {
+    // Quiet unless the test is about the access log.
+    let log = if extra.contains("access_log =") {
+        ""
+    } else {
+        "access_log = \"off\"\n"
+    };
     format!(
-        "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = \"off\"\nsticky_secret = \"e2e-secret-0123456789\"\nshutdown_timeout_secs = 1\n{extra}\n\n{policy}"
+        "[gateway]\nlisten = \"127.0.0.1:0\"\n{log}sticky_secret = \"e2e-secret-0123456789\"\nshutdown_timeout_secs = 1\n{extra}\n\n{policy}"
     )
 }
 
