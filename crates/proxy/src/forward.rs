@@ -86,6 +86,11 @@ pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> R
     drop(view);
 
     // Phase 5.
+    let https = client.trusted_peer
+        && parts
+            .headers
+            .get(X_FORWARDED_PROTO)
+            .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
     let upgrade = upgrade_request(&parts.headers);
     let client_upgrade = upgrade
         .as_ref()
@@ -105,7 +110,11 @@ pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> R
 
     // Phase 6.
     let pin = match (cookie_name, route.sticky()) {
-        (Some(name), Some(sticky)) if !already_pinned => Some((name, sticky.max_age_secs)),
+        (Some(name), Some(sticky)) if !already_pinned => Some(Pin {
+            name,
+            max_age: sticky.max_age_secs,
+            secure: https,
+        }),
         _ => None,
     };
     let resp = respond(&snap, &decision, resp, client_upgrade, pin, read_timeout);
@@ -113,15 +122,23 @@ pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> R
     resp
 }
 
+/// A stickiness cookie to set.
+struct Pin<'a> {
+    name: &'a str,
+    max_age: u64,
+    /// The client reached a trusted TLS-terminating proxy: mark it `Secure`.
+    secure: bool,
+}
+
 /// Phase 6: the upstream's response as the client gets it. `pin` is the
-/// stickiness cookie to set (name, max age) when the client is not pinned to
-/// the decided group yet.
+/// stickiness cookie to set when the client is not pinned to the decided
+/// group yet.
 fn respond(
     snap: &Snapshot,
     decision: &Decision<'_>,
     mut resp: Response<Incoming>,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
-    pin: Option<(&str, u64)>,
+    pin: Option<Pin<'_>>,
     read_timeout: Duration,
 ) -> Response<RespBody> {
     let server_upgrade = (resp.status() == StatusCode::SWITCHING_PROTOCOLS && client_upgrade.is_some())
@@ -136,12 +153,15 @@ fn respond(
     }
     decorate(snap, decision, &mut rp.headers);
     // A fallback or a followed tag is not the client's own version: no pin.
-    if let Some((name, max_age)) = pin
+    if let Some(pin) = pin
         && !matches!(decision.reason, Reason::Fallback | Reason::Tag)
     {
         let cookie = format!(
-            "{name}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax",
+            "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}",
+            pin.name,
             snap.sticky.sign(decision.route, decision.group),
+            pin.max_age,
+            if pin.secure { "; Secure" } else { "" },
         );
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             rp.headers.append(header::SET_COOKIE, v);
@@ -221,9 +241,6 @@ fn prepare_upstream_request(
     );
     if !(client.trusted_peer && h.contains_key(X_FORWARDED_PROTO)) {
         h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    }
-    if h.get(header::HOST).is_none() {
-        h.insert(header::HOST, HeaderValue::from_static("localhost"));
     }
 }
 

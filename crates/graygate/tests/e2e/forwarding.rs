@@ -122,3 +122,19 @@ async fn a_websocket_is_tunnelled_both_ways() {
     }
     ws.close(None).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_http_1_0_request_without_host_gets_the_servers_address() {
+    let (gw, a) = one_backend().await;
+    let answer = raw(gw.addr, b"GET / HTTP/1.0\r\n\r\n", "v1\n").await;
+    assert!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains(&format!("x-seen-host: {}", a.addr())),
+        "{answer}"
+    );
+}

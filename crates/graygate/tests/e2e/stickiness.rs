@@ -105,3 +105,15 @@ async fn an_incoming_tag_is_followed_only_from_a_trusted_proxy() {
     let r = trusted.get("/", &[("X-Gray-Tag", "nonsense")]).await;
     assert_eq!(r.backend(), "v1", "a tag naming no group of the route is ignored");
 }
+
+#[tokio::test]
+async fn the_pin_is_secure_behind_a_trusted_tls_proxy() {
+    let (v1, v2) = backends().await;
+    let policy = split_policy(&v1, &v2, 0);
+    let gw = start(&config("trusted_proxies = [\"127.0.0.1\"]", &policy)).await;
+    let r = gw.get("/", &[("X-Forwarded-Proto", "https")]).await;
+    assert!(r.h("set-cookie").ends_with("; Secure"), "{}", r.h("set-cookie"));
+    assert_eq!(r.h("x-seen-x-forwarded-proto"), "https");
+    let r = gw.get("/", &[]).await;
+    assert!(!r.h("set-cookie").contains("Secure"), "{}", r.h("set-cookie"));
+}

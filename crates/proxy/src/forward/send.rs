@@ -32,6 +32,8 @@ pub(super) async fn forward<'p>(
         return Err((decision, ProxyError::bare(ErrorKind::NoLiveUpstream)));
     };
     let fallback = fallback.and_then(|(id, name)| Some((id, name, snap.upstreams.group(id)?)));
+    // HTTP/1.1 needs a Host; a client without one (HTTP/1.0) gets the server's.
+    let fill_host = !req.headers().contains_key(http::header::HOST);
     let mut tried_chosen = Tried::default();
     let mut last = None;
     for stage in [Stage::Chosen, Stage::Fallback, Stage::LastResort] {
@@ -47,6 +49,9 @@ pub(super) async fn forward<'p>(
             req.headers_mut().insert(snap.settings.tag_header.clone(), tag.clone());
         }
         while let Some(server) = group.pick(&mut tried, ignore_health) {
+            if fill_host && let Ok(host) = http::HeaderValue::from_str(&server.addr) {
+                req.headers_mut().insert(http::header::HOST, host);
+            }
             match send(server, group, req).await {
                 Ok((resp, tx)) => {
                     server.record_success();
