@@ -106,6 +106,11 @@ enum Attempt {
     Failed(ProxyError),
 }
 
+/// A pooled connection idle for longer than this may have been closed by the
+/// server just as the request went out (its keep-alive timeout): a bodiless
+/// idempotent request sent on it is kept for one replay on a new connection.
+const REPLAY_AFTER_IDLE: Duration = Duration::from_millis(500);
+
 /// One server: a pooled connection first, a new one if there is none or the
 /// pooled one turned out closed.
 async fn send(
@@ -114,11 +119,19 @@ async fn send(
     mut req: Request<ReqBody>,
 ) -> Result<(Response<Incoming>, SendRequest<ReqBody>), Failure> {
     let t = group.timeouts;
-    if let Some(mut tx) = server.pool.take(t.idle) {
+    if let Some((mut tx, idle_for)) = server.pool.take(t.idle) {
+        // Copying the head costs an allocation: only where the race is likely.
+        let replay = (idle_for > REPLAY_AFTER_IDLE).then(|| replayable(&req)).flatten();
         match attempt(&mut tx, req, t.read).await {
             Ok(resp) => return Ok((resp, tx)),
             Err(Attempt::Unsent(back)) => req = back,
-            Err(Attempt::Failed(e)) => return Err(Failure::Sent(e)),
+            Err(Attempt::Failed(e)) => match replay {
+                Some(again) if e.kind == ErrorKind::UpstreamReset => {
+                    tracing::debug!(server = %server.addr, error = %e, "stale keep-alive connection; replaying on a new one");
+                    req = again;
+                }
+                _ => return Err(Failure::Sent(e)),
+            },
         }
     }
     let mut tx = match server.connect(t.connect).await {
@@ -154,6 +167,21 @@ async fn attempt(
             format!("no response head within {} ms", read.as_millis()),
         ))),
     }
+}
+
+/// A copy of a request that is safe to send twice: idempotent and bodiless.
+fn replayable(req: &Request<ReqBody>) -> Option<Request<ReqBody>> {
+    use http::Method;
+    let idempotent = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !idempotent || !http_body::Body::is_end_stream(req.body()) {
+        return None;
+    }
+    let mut copy = Request::new(ReqBody::Empty);
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    Some(copy)
 }
 
 fn classify(e: hyper::Error) -> ProxyError {

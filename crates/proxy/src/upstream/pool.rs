@@ -22,17 +22,19 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// A ready connection idle for less than `max_idle_time`, if any.
-    pub fn take(&self, max_idle_time: Duration) -> Option<SendRequest<ReqBody>> {
+    /// A ready connection idle for less than `max_idle_time`, if any, with
+    /// how long it was idle.
+    pub fn take(&self, max_idle_time: Duration) -> Option<(SendRequest<ReqBody>, Duration)> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let mut i = idle.len();
         while i > 0 {
             i -= 1;
             let (tx, since) = &idle[i];
-            if tx.is_closed() || since.elapsed() > max_idle_time {
+            let idle_for = since.elapsed();
+            if tx.is_closed() || idle_for > max_idle_time {
                 idle.swap_remove(i);
             } else if tx.is_ready() {
-                return Some(idle.swap_remove(i).0);
+                return Some((idle.swap_remove(i).0, idle_for));
             }
         }
         None
