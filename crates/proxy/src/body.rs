@@ -2,7 +2,8 @@
 //!
 //! [`ReqBody`] goes upstream: the client's body as it arrives, or — when a
 //! rule reads a body field — the bounded prefix read for the decision followed
-//! by the rest, still streaming. [`RespBody`] goes to the client: the
+//! by the rest, still streaming; its [`Progress`] lets the read timeout tell a
+//! long upload from a stalled one. [`RespBody`] goes to the client: the
 //! upstream's body, or a short body graygate answers itself. Both are plain
 //! enums (no boxing) so that forwarding allocates nothing per frame.
 
@@ -12,24 +13,76 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
 /// The request body sent upstream.
 #[derive(Debug)]
-pub enum ReqBody {
-    /// The client's body, untouched.
+pub struct ReqBody {
+    kind: ReqKind,
+    progress: Option<Arc<Progress>>,
+}
+
+#[derive(Debug)]
+enum ReqKind {
     Stream(Incoming),
-    /// A prefix already read, then the rest of the client's body (if any).
     Prefixed {
-        /// Bytes read for the decision, sent first.
         prefix: Option<Bytes>,
-        /// What is left of the client's body.
         rest: Option<Incoming>,
     },
-    /// No body (health checks).
     Empty,
+}
+
+/// How far an upload has gone: frames sent so far. The read timeout watches
+/// it so that it measures silence, not the total time of a long upload.
+#[derive(Debug, Default)]
+pub struct Progress(AtomicU64);
+
+impl Progress {
+    /// Frames sent so far (the end of the body counts as one).
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+impl ReqBody {
+    /// The client's body, untouched.
+    pub fn stream(body: Incoming) -> ReqBody {
+        ReqBody {
+            kind: ReqKind::Stream(body),
+            progress: None,
+        }
+    }
+
+    /// Bytes already read, then what is left of the client's body (if any).
+    pub fn prefixed(prefix: Option<Bytes>, rest: Option<Incoming>) -> ReqBody {
+        ReqBody {
+            kind: ReqKind::Prefixed { prefix, rest },
+            progress: None,
+        }
+    }
+
+    /// No body.
+    pub fn empty() -> ReqBody {
+        ReqBody {
+            kind: ReqKind::Empty,
+            progress: None,
+        }
+    }
+
+    /// Starts counting the frames sent; `None` for a body that is already
+    /// complete (nothing to watch).
+    pub fn track(&mut self) -> Option<Arc<Progress>> {
+        if self.is_end_stream() {
+            return None;
+        }
+        let p = Arc::new(Progress::default());
+        self.progress = Some(p.clone());
+        Some(p)
+    }
 }
 
 impl Body for ReqBody {
@@ -37,33 +90,38 @@ impl Body for ReqBody {
     type Error = hyper::Error;
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
-            ReqBody::Stream(b) => Pin::new(b).poll_frame(cx),
-            ReqBody::Prefixed { prefix, rest } => {
-                if let Some(p) = prefix.take() {
-                    return Poll::Ready(Some(Ok(Frame::data(p))));
-                }
-                match rest {
+        let this = self.get_mut();
+        let polled = match &mut this.kind {
+            ReqKind::Stream(b) => Pin::new(b).poll_frame(cx),
+            ReqKind::Prefixed { prefix, rest } => match prefix.take() {
+                Some(p) => Poll::Ready(Some(Ok(Frame::data(p)))),
+                None => match rest {
                     Some(r) => Pin::new(r).poll_frame(cx),
                     None => Poll::Ready(None),
-                }
-            }
-            ReqBody::Empty => Poll::Ready(None),
+                },
+            },
+            ReqKind::Empty => Poll::Ready(None),
+        };
+        if polled.is_ready()
+            && let Some(p) = &this.progress
+        {
+            p.0.fetch_add(1, Relaxed);
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        match self {
-            ReqBody::Stream(b) => b.is_end_stream(),
-            ReqBody::Prefixed { prefix, rest } => prefix.is_none() && rest.as_ref().is_none_or(|r| r.is_end_stream()),
-            ReqBody::Empty => true,
+        match &self.kind {
+            ReqKind::Stream(b) => b.is_end_stream(),
+            ReqKind::Prefixed { prefix, rest } => prefix.is_none() && rest.as_ref().is_none_or(|r| r.is_end_stream()),
+            ReqKind::Empty => true,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            ReqBody::Stream(b) => b.size_hint(),
-            ReqBody::Prefixed { prefix, rest } => {
+        match &self.kind {
+            ReqKind::Stream(b) => b.size_hint(),
+            ReqKind::Prefixed { prefix, rest } => {
                 let p = prefix.as_ref().map_or(0, |p| p.len() as u64);
                 let rest = rest.as_ref().map_or_else(|| SizeHint::with_exact(0), |r| r.size_hint());
                 let mut h = SizeHint::new();
@@ -74,7 +132,7 @@ impl Body for ReqBody {
                 h.set_lower(rest.lower() + p);
                 h
             }
-            ReqBody::Empty => SizeHint::with_exact(0),
+            ReqKind::Empty => SizeHint::with_exact(0),
         }
     }
 }
@@ -182,10 +240,7 @@ pub async fn read_bounded(mut body: Incoming, limit: usize) -> Result<Bounded, h
             let bytes = buf.freeze();
             return Ok(Bounded {
                 complete: Some(bytes.clone()),
-                body: ReqBody::Prefixed {
-                    prefix: (!bytes.is_empty()).then_some(bytes),
-                    rest: None,
-                },
+                body: ReqBody::prefixed((!bytes.is_empty()).then_some(bytes), None),
             });
         };
         let Ok(data) = frame?.into_data() else { continue };
@@ -193,10 +248,7 @@ pub async fn read_bounded(mut body: Incoming, limit: usize) -> Result<Bounded, h
         if buf.len() > limit {
             return Ok(Bounded {
                 complete: None,
-                body: ReqBody::Prefixed {
-                    prefix: Some(buf.freeze()),
-                    rest: Some(body),
-                },
+                body: ReqBody::prefixed(Some(buf.freeze()), Some(body)),
             });
         }
     }
@@ -208,10 +260,7 @@ mod tests {
 
     #[test]
     fn a_prefix_alone_has_its_exact_length() {
-        let b = ReqBody::Prefixed {
-            prefix: Some(Bytes::from_static(b"hello")),
-            rest: None,
-        };
+        let b = ReqBody::prefixed(Some(Bytes::from_static(b"hello")), None);
         assert_eq!(b.size_hint().exact(), Some(5));
         assert!(!b.is_end_stream());
     }

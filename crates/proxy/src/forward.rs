@@ -67,7 +67,7 @@ pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> R
             }
         }
     } else {
-        ReqBody::Stream(incoming)
+        ReqBody::stream(incoming)
     };
     let cookie_name = snap
         .cookie_names

@@ -94,3 +94,18 @@ async fn an_upstream_silent_mid_body_is_cut_off_after_the_read_timeout() {
     assert_eq!(resp.status(), 200, "the head arrived in time");
     assert!(resp.into_body().collect().await.is_err(), "the body is cut, not hung");
 }
+
+#[tokio::test]
+async fn a_slow_upload_that_keeps_moving_is_not_a_timeout() {
+    let a = Backend::start("v1").await.unwrap();
+    let gw = start(&config("", &single(a.addr(), "read_timeout_ms = 200"))).await;
+    // Eight frames 100 ms apart: 800 ms in all, never 200 ms of silence.
+    let body = TestBody::Slow {
+        frames: 8,
+        every: std::time::Duration::from_millis(100),
+        timer: None,
+    };
+    let r = gw.send("POST", "/", &[], body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.h("x-body-bytes"), "8192");
+}

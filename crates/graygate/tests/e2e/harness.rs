@@ -10,6 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -160,6 +161,12 @@ pub(crate) enum TestBody {
     /// `n` bytes of a repeating pattern, sent in 64 KiB frames; `exact`
     /// false means no length is announced (chunked).
     Pattern { left: u64, exact: bool },
+    /// `frames` frames of 1 KiB, one every `every` (a slow client).
+    Slow {
+        frames: u32,
+        every: Duration,
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    },
 }
 
 impl TestBody {
@@ -184,8 +191,18 @@ impl Body for TestBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         Poll::Ready(match self.get_mut() {
+            TestBody::Slow { frames: 0, .. } => None,
+            TestBody::Slow { frames, every, timer } => {
+                let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(*every)));
+                if t.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                *timer = None;
+                *frames -= 1;
+                Some(Ok(Frame::data(Bytes::from_static(&PATTERN[..1024]))))
+            }
             TestBody::Full(b) => b.take().map(|b| Ok(Frame::data(b))),
             TestBody::Pattern { left: 0, .. } => None,
             TestBody::Pattern { left, .. } => {
@@ -200,7 +217,7 @@ impl Body for TestBody {
         match self {
             TestBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             TestBody::Pattern { left, exact: true } => SizeHint::with_exact(*left),
-            TestBody::Pattern { .. } => SizeHint::default(),
+            TestBody::Pattern { .. } | TestBody::Slow { .. } => SizeHint::default(),
         }
     }
 
@@ -208,6 +225,7 @@ impl Body for TestBody {
         match self {
             TestBody::Full(b) => b.is_none(),
             TestBody::Pattern { left, .. } => *left == 0,
+            TestBody::Slow { frames, .. } => *frames == 0,
         }
     }
 }

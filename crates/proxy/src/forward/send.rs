@@ -151,21 +151,37 @@ async fn send(
     }
 }
 
+/// Sends on one connection and waits for the response head. The read
+/// timeout counts silence: while the request body is still moving it is
+/// restarted, so a long upload is not mistaken for a dead server.
 async fn attempt(
     tx: &mut SendRequest<ReqBody>,
-    req: Request<ReqBody>,
+    mut req: Request<ReqBody>,
     read: Duration,
 ) -> Result<Response<Incoming>, Attempt> {
-    match tokio::time::timeout(read, tx.try_send_request(req)).await {
-        Ok(Ok(resp)) => Ok(resp),
-        Ok(Err(mut e)) => match e.take_message() {
+    let progress = req.body_mut().track();
+    let mut sent = std::pin::pin!(tx.try_send_request(req));
+    let mut seen = progress.as_ref().map_or(0, |p| p.get());
+    let result = loop {
+        match tokio::time::timeout(read, sent.as_mut()).await {
+            Ok(r) => break r,
+            Err(_) => match &progress {
+                Some(p) if p.get() != seen => seen = p.get(),
+                _ => {
+                    return Err(Attempt::Failed(ProxyError::new(
+                        ErrorKind::UpstreamTimeout,
+                        format!("no response head within {} ms", read.as_millis()),
+                    )));
+                }
+            },
+        }
+    };
+    match result {
+        Ok(resp) => Ok(resp),
+        Err(mut e) => match e.take_message() {
             Some(back) => Err(Attempt::Unsent(back)),
             None => Err(Attempt::Failed(classify(e.into_error()))),
         },
-        Err(_) => Err(Attempt::Failed(ProxyError::new(
-            ErrorKind::UpstreamTimeout,
-            format!("no response head within {} ms", read.as_millis()),
-        ))),
     }
 }
 
@@ -176,7 +192,7 @@ fn replayable(req: &Request<ReqBody>) -> Option<Request<ReqBody>> {
     if !idempotent || !http_body::Body::is_end_stream(req.body()) {
         return None;
     }
-    let mut copy = Request::new(ReqBody::Empty);
+    let mut copy = Request::new(ReqBody::empty());
     *copy.method_mut() = req.method().clone();
     *copy.uri_mut() = req.uri().clone();
     *copy.version_mut() = req.version();

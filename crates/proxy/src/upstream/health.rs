@@ -51,7 +51,7 @@ async fn check(s: &ServerState, hc: &HealthCheck) -> bool {
         let req = http::Request::get(&hc.path)
             .header(http::header::HOST, &*s.addr)
             .header(http::header::USER_AGENT, "graygate-health-check")
-            .body(ReqBody::Empty)
+            .body(ReqBody::empty())
             .ok()?;
         let resp = tx.send_request(req).await.ok()?;
         Some(resp.status())
