@@ -222,12 +222,12 @@ impl GroupUpstream {
         let n = self.primaries.len();
         if n > 0 && self.total_weight > 0 {
             let ticket = (self.cursor.fetch_add(1, Relaxed) % self.total_weight as usize) as u32;
-            let mut acc = 0;
+            let mut acc = 0u32;
             let start = self
                 .primaries
                 .iter()
                 .position(|m| {
-                    acc += m.weight;
+                    acc = acc.saturating_add(m.weight);
                     ticket < acc
                 })
                 .unwrap_or(0);
@@ -277,7 +277,8 @@ impl Upstreams {
                 let backups: Box<[Member]> = spec.servers.iter().filter(|s| s.backup).map(member).collect();
                 GroupUpstream {
                     name: g.name.clone(),
-                    total_weight: primaries.iter().map(|m| m.weight).sum(),
+                    // Saturating: absurd weights must not overflow on the request path.
+                    total_weight: primaries.iter().fold(0u32, |t, m| t.saturating_add(m.weight)),
                     primaries,
                     backups,
                     cursor: AtomicUsize::new(0),
