@@ -60,10 +60,10 @@ pub struct Group {
     /// is tried. Default: the gateway's `connect_timeout_ms` (1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_timeout_ms: Option<u64>,
-    /// Time allowed between sending a request and receiving the response
-    /// head (past it the client gets 504), and between two reads of the
-    /// response body (past it the response is cut off), in milliseconds.
-    /// Default: the gateway's `read_timeout_ms` (30000).
+    /// Longest silence allowed from a server, in milliseconds: no response
+    /// head this long after the request body last moved answers 504; no
+    /// response body data this long cuts the response off (nginx
+    /// `proxy_read_timeout`). Default: the gateway's `read_timeout_ms` (30000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_timeout_ms: Option<u64>,
     /// Passive health: this many failures (connect error, reset, timeout)
