@@ -246,6 +246,38 @@ fn check_group(name: &str, g: &Group, e: &mut Errors) {
             });
         }
     });
+    for (key, v) in [
+        ("connect_timeout_ms", g.connect_timeout_ms),
+        ("read_timeout_ms", g.read_timeout_ms),
+        ("fail_timeout_secs", g.fail_timeout_secs),
+    ] {
+        if v == Some(0) {
+            e.field(key, "must be at least 1");
+        }
+    }
+    if let Some(hc) = &g.health_check {
+        e.at("health_check", |e| {
+            if !hc.path.starts_with('/') || hc.path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+                e.field(
+                    "path",
+                    format!("invalid path {:?}: expected e.g. \"/healthz\"", hc.path),
+                );
+            }
+            for (key, v) in [("interval_ms", hc.interval_ms), ("timeout_ms", hc.timeout_ms)] {
+                if v == 0 {
+                    e.field(key, "must be at least 1");
+                }
+            }
+            for (key, v) in [("rise", hc.rise), ("fall", hc.fall)] {
+                if v == 0 {
+                    e.field(key, "must be at least 1");
+                }
+            }
+            if hc.expect_status.is_some_and(|s| !(100..=599).contains(&s)) {
+                e.field("expect_status", "must be an HTTP status between 100 and 599");
+            }
+        });
+    }
 }
 
 fn compile_route(

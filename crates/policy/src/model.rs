@@ -55,6 +55,55 @@ pub struct Group {
     /// The servers; at least one.
     #[serde(default)]
     pub servers: Vec<Server>,
+    /// Time allowed to open a connection to a server, in milliseconds; a
+    /// server that does not answer in time counts as failed and the next one
+    /// is tried. Default: the gateway's `connect_timeout_ms` (1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout_ms: Option<u64>,
+    /// Longest silence allowed from a server, in milliseconds: no response
+    /// head this long after the request body last moved answers 504; no
+    /// response body data this long cuts the response off (nginx
+    /// `proxy_read_timeout`). Default: the gateway's `read_timeout_ms` (30000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_timeout_ms: Option<u64>,
+    /// Passive health: this many failures (connect error, reset, timeout)
+    /// within `fail_timeout_secs` take a server out for `fail_timeout_secs`
+    /// (nginx `max_fails`); 0 disables. Default: the gateway's `max_fails` (1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fails: Option<u32>,
+    /// The window and the cooldown of passive health, in seconds (nginx
+    /// `fail_timeout`). Default: the gateway's `fail_timeout_secs` (10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_timeout_secs: Option<u64>,
+    /// Active HTTP health checks, run by the gateway in the background.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+}
+
+/// Active health checking of a group's servers: a `GET` of `path` on every
+/// server each `interval_ms`; `fall` failures in a row take a server out,
+/// `rise` successes in a row bring it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// Path (and query) to request, starting with `/`. Default `/healthz`.
+    #[serde(default = "healthz")]
+    pub path: String,
+    /// Time between two checks of a server, in milliseconds. Default 2000.
+    #[serde(default = "two_seconds")]
+    pub interval_ms: u64,
+    /// Time allowed for one check, in milliseconds. Default 1000.
+    #[serde(default = "one_second")]
+    pub timeout_ms: u64,
+    /// The status a healthy server answers; none means any 2xx. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<u16>,
+    /// Successes in a row that bring a server back. Default 2.
+    #[serde(default = "two")]
+    pub rise: u32,
+    /// Failures in a row that take a server out. Default 3.
+    #[serde(default = "three")]
+    pub fall: u32,
 }
 
 /// One server of a group.
@@ -164,6 +213,21 @@ fn is_root(p: &str) -> bool {
 }
 fn one_day() -> u64 {
     86_400
+}
+fn healthz() -> String {
+    "/healthz".to_owned()
+}
+fn two_seconds() -> u64 {
+    2_000
+}
+fn one_second() -> u64 {
+    1_000
+}
+fn two() -> u32 {
+    2
+}
+fn three() -> u32 {
+    3
 }
 fn by_user() -> String {
     "user".to_owned()

@@ -1,0 +1,145 @@
+//! Command-line parsing and the four commands.
+
+use crate::demo;
+use crate::explain::{self, ExplainArgs};
+use clap::{Parser, Subcommand};
+use graygate_proxy::{Config, Gateway, Server, run_with_signals};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// graygate: a gray-release (canary) gateway.
+#[derive(Debug, Parser)]
+#[command(name = "graygate", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway. SIGHUP reloads the file; SIGTERM drains and stops.
+    Serve {
+        /// The configuration file (policy and `[gateway]` table).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file; errors name the line and the field. Exit 1 when invalid.
+    Check {
+        /// The configuration file.
+        file: PathBuf,
+    },
+    /// Show which route, group and rule would serve a request, and why (offline).
+    Explain(ExplainArgs),
+    /// Run a self-contained demo: the gateway on 127.0.0.1:8080 with two demo backends.
+    Demo {
+        /// Where the gateway listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Serve { config } => serve(&config),
+        Command::Check { file } => check(&file),
+        Command::Explain(args) => explain::run(&args),
+        Command::Demo { listen } => demo::run(listen),
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("GRAYGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// Reads and checks a configuration file; errors are printed as
+/// `FILE:LINE: field: message`.
+pub fn load(path: &Path) -> Result<Config, String> {
+    let src = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Config::from_toml(&src, 1).map_err(|e| {
+        e.errors
+            .iter()
+            .map(|fe| {
+                let at = fe.line.map(|l| format!(":{l}")).unwrap_or_default();
+                if fe.path.0.is_empty() {
+                    format!("{}{at}: {}", path.display(), fe.message)
+                } else {
+                    format!("{}{at}: {}: {}", path.display(), fe.path, fe.message)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+fn check(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(c) => {
+            println!(
+                "{}: ok ({} groups, {} routes)",
+                path.display(),
+                c.policy.groups().len(),
+                c.policy.policy().routes.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A multi-threaded runtime with `workers` threads (0: one per core).
+pub fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if workers > 0 {
+        b.worker_threads(workers);
+    }
+    b.enable_all().thread_name("graygate-worker").build()
+}
+
+fn serve(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rt = match runtime(config.settings.raw.workers) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        let gateway = Gateway::new(config).map_err(|e| e.to_string())?;
+        let server = Server::bind(gateway).await.map_err(|e| format!("cannot listen: {e}"))?;
+        let addr = server.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!(%addr, config = %path.display(), "graygate listening");
+        run_with_signals(server, Some(path.to_owned()))
+            .await
+            .map_err(|e| e.to_string())
+    });
+    // In-flight upgraded connections past the drain deadline are dropped here.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

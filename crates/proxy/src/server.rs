@@ -1,0 +1,168 @@
+//! The listener: accepting connections, serving HTTP/1.1 with keep-alive and
+//! upgrades, graceful shutdown, and the signals of a running gateway.
+//!
+//! Shutdown stops accepting, asks every connection to finish its current
+//! request and close, and waits for them up to a deadline. SIGHUP re-reads
+//! the configuration file and swaps it in, or keeps the running one and logs
+//! why not.
+
+use crate::forward;
+use crate::gateway::Gateway;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+/// A bound listener, ready to serve.
+#[derive(Debug)]
+pub struct Server {
+    gateway: Arc<Gateway>,
+    listener: TcpListener,
+}
+
+impl Server {
+    /// Binds the configured `listen` address.
+    pub async fn bind(gateway: Arc<Gateway>) -> io::Result<Server> {
+        let addr = gateway.snapshot().settings.raw.listen;
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Server { gateway, listener })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The gateway this server serves.
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests for
+    /// at most `shutdown_timeout_secs`.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                r = self.listener.accept() => match r {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let gw = self.gateway.clone();
+            let stop = stop_rx.clone();
+            let alive = alive_tx.clone();
+            tokio::spawn(async move {
+                serve_connection(gw, stream, peer, stop).await;
+                drop(alive);
+            });
+        }
+        drop(self.listener);
+        let deadline = Duration::from_secs(self.gateway.snapshot().settings.raw.shutdown_timeout_secs);
+        tracing::info!(
+            deadline_secs = deadline.as_secs(),
+            "shutting down: draining connections"
+        );
+        let _ = stop_tx.send(true);
+        drop(alive_tx);
+        match tokio::time::timeout(deadline, alive_rx.recv()).await {
+            Ok(_) => tracing::info!("all connections drained"),
+            Err(_) => tracing::warn!("shutdown deadline reached; closing remaining connections"),
+        }
+    }
+}
+
+async fn serve_connection(
+    gw: Arc<Gateway>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    let settings = &gw.snapshot().settings;
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.client_timeout)
+        .max_header_size(settings.raw.max_header_bytes)
+        .keep_alive(true);
+    let svc_gw = gw.clone();
+    let svc = service_fn(move |req: http::Request<Incoming>| {
+        let gw = svc_gw.clone();
+        async move { Ok::<_, Infallible>(forward::handle(&gw, peer, req).await) }
+    });
+    let conn = builder.serve_connection(TokioIo::new(stream), svc).with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        // Malformed requests and oversized heads were already answered (400,
+        // 431) by hyper; client disconnects are routine.
+        if e.is_parse() || e.is_parse_too_large() {
+            tracing::info!(client = %peer, error = %e, "malformed request");
+        } else {
+            tracing::debug!(client = %peer, error = %e, "client connection ended with an error");
+        }
+    }
+}
+
+/// Serves `server` until SIGTERM or SIGINT; on SIGHUP re-reads `config_path`
+/// and swaps the new configuration in (or keeps the old one, logging why).
+pub async fn run_with_signals(server: Server, config_path: Option<PathBuf>) -> io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let gw = server.gateway.clone();
+    let reloader = async move {
+        while hup.recv().await.is_some() {
+            let Some(path) = &config_path else {
+                tracing::info!("SIGHUP ignored: no configuration file");
+                continue;
+            };
+            match std::fs::read_to_string(path) {
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "reload failed; keeping the running configuration")
+                }
+                Ok(src) => match gw.reload(&src) {
+                    Ok(v) => tracing::info!(file = %path.display(), version = v, "configuration reloaded"),
+                    Err(e) => {
+                        tracing::error!(file = %path.display(), "reload failed; keeping the running configuration: {e}")
+                    }
+                },
+            }
+        }
+    };
+    let shutdown = async {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    };
+    tokio::select! {
+        () = server.serve(shutdown) => {}
+        () = reloader => {}
+    }
+    Ok(())
+}
