@@ -16,6 +16,7 @@ fn group(addr: &str) -> Group {
             weight: 1,
             backup: false,
         }],
+        ..Default::default()
     }
 }
 
