@@ -80,9 +80,10 @@ impl Reason {
     }
 }
 
-/// Groups the caller asks to honour before the rules: a gray tag propagated by
-/// a trusted proxy (R16), then a stickiness pin (R12). Each is honoured only
-/// when it names a group the route can still send traffic to.
+/// Groups the caller asks to honour: a gray tag propagated by a trusted proxy
+/// (R16) comes before every rule; a stickiness pin (R12) replaces what a split
+/// or the default would decide, while explicit `to` rules still apply. Each
+/// is honoured only when it names a group the route can still send traffic to.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Overrides<'a> {
     /// The group named by an incoming gray tag.
@@ -274,16 +275,17 @@ impl<'p> RouteRef<'p> {
             route_id: self.id,
             group_id: group,
         };
-        for (pin, rule, reason) in [
-            (overrides.tag, "tag", Reason::Tag),
-            (overrides.sticky, "sticky", Reason::Sticky),
-        ] {
-            if let Some(g) = pin.and_then(|p| self.policy.group_id(p))
-                && self.route.live[usize::from(g.0)]
-            {
-                return decision(g, rule, reason, None);
-            }
+        let live = |name: Option<&str>| {
+            name.and_then(|n| self.policy.group_id(n))
+                .filter(|g| self.route.live[usize::from(g.0)])
+        };
+        if let Some(g) = live(overrides.tag) {
+            return decision(g, "tag", Reason::Tag, None);
         }
+        // A valid pin replaces what chance would decide — a split or the
+        // default — but not an explicit rule: targeting a user (a header, a
+        // list, a lookup) moves them even when pinned.
+        let pinned = live(overrides.sticky).map(|g| decision(g, "sticky", Reason::Sticky, None));
         let cx = Eval::new(req, self.policy);
         for step in self.route.steps.iter() {
             let rule = match step {
@@ -306,7 +308,9 @@ impl<'p> RouteRef<'p> {
             }
             match &rule.action {
                 Action::To(g) => return decision(*g, &rule.name, rule.reason, None),
-                Action::PerRequest(s) => return decision(s.pick(), &rule.name, rule.reason, None),
+                Action::PerRequest(s) => {
+                    return pinned.unwrap_or_else(|| decision(s.pick(), &rule.name, rule.reason, None));
+                }
                 Action::Hash(h) => {
                     let picked = match &h.key {
                         HashKey::User => cx.user().map(|u| h.pick(u.as_bytes())),
@@ -321,12 +325,12 @@ impl<'p> RouteRef<'p> {
                     };
                     // No key to hash (e.g. an anonymous user): the next rule decides.
                     if let Some((bucket, g)) = picked {
-                        return decision(g, &rule.name, rule.reason, Some(bucket));
+                        return pinned.unwrap_or_else(|| decision(g, &rule.name, rule.reason, Some(bucket)));
                     }
                 }
             }
         }
-        decision(self.route.default, "default", Reason::Default, None)
+        pinned.unwrap_or_else(|| decision(self.route.default, "default", Reason::Default, None))
     }
 }
 

@@ -402,3 +402,34 @@ fn a_longer_wildcard_beats_a_shorter_one() {
     assert_eq!(p.decide(&get("http://a.eu.example.com/"), NONE).unwrap().route, "eu");
     assert_eq!(p.decide(&get("http://a.us.example.com/"), NONE).unwrap().route, "all");
 }
+
+#[test]
+fn a_pin_replaces_chance_but_not_explicit_targeting() {
+    let p = with_route(
+        r#"name = "app"
+default = "v1"
+[[routes.rules]]
+name = "force"
+when = { header = "x-gray", equals = "1" }
+to = "v3"
+[[routes.rules]]
+name = "beta"
+when = { list = "beta" }
+to = "v3"
+[[routes.rules]]
+name = "ten"
+split = { weights = { v2 = 1000, v1 = 9000 } }
+"#,
+    );
+    let pin = |req: &graygate_policy::RequestAttrs, g| p.decide(req, Overrides { tag: None, sticky: Some(g) }).unwrap();
+    // A pinned user stays on the pinned group whatever the split says …
+    for i in 0..100 {
+        let d = pin(&get("/").header("X-User-ID", &format!("u{i}")), "v2");
+        assert_eq!((d.group, d.rule, d.reason), ("v2", "sticky", Reason::Sticky));
+    }
+    // … and an anonymous pinned user (default decision) too …
+    assert_eq!(pin(&get("/"), "v2").reason, Reason::Sticky);
+    // … but a tester's header and the beta list still move them.
+    assert_eq!(pin(&get("/").header("X-Gray", "1"), "v2").rule, "force");
+    assert_eq!(pin(&get("/").header("X-User-ID", "1001"), "v1").rule, "beta");
+}
