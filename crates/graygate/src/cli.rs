@@ -133,7 +133,12 @@ fn serve(path: &Path) -> ExitCode {
             .await
             .map_err(|e| e.to_string())
     });
-    // In-flight upgraded connections past the drain deadline are dropped here.
+    finish(rt, result)
+}
+
+/// Stops the runtime and turns a run's result into the exit code; in-flight
+/// upgraded connections past the drain deadline are dropped here.
+pub fn finish(rt: tokio::runtime::Runtime, result: Result<(), String>) -> ExitCode {
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -76,14 +76,7 @@ pub fn run(listen: SocketAddr) -> ExitCode {
         println!("{}", banner(addr, &src));
         run_with_signals(server, None).await.map_err(|e| e.to_string())
     });
-    rt.shutdown_timeout(std::time::Duration::from_millis(100));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::cli::finish(rt, result)
 }
 
 fn banner(addr: SocketAddr, src: &str) -> String {

@@ -30,4 +30,4 @@ pub use decide::{Decision, Overrides, Reason, RouteRef};
 pub use error::{FieldError, FieldPath, PolicyError, Seg};
 pub use model::Policy;
 pub use request::{Lookup, Request};
-pub use source::{compile_json, compile_toml};
+pub use source::{compile_json, compile_toml, line_at, line_of, parse_toml};

@@ -10,24 +10,31 @@ use crate::compile::compile;
 use crate::error::{FieldError, FieldPath, PolicyError, Seg};
 use crate::model::Policy;
 
+/// Deserializes a TOML document into any serde type, with an error that
+/// carries the field path and line (serde stops at the first such error).
+/// The gateway reads its own `[gateway]` table with it too.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(src: &str) -> Result<T, PolicyError> {
+    let de = toml::Deserializer::parse(src).map_err(|e| toml_error(src, &e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = path_of(e.path());
+        let inner = e.into_inner();
+        let mut err = toml_error(src, &inner);
+        if let Some(first) = err.errors.first_mut() {
+            if first.path.0.is_empty() {
+                first.path = path;
+            }
+            if first.line.is_none() {
+                first.line = line_of(src, &first.path);
+            }
+        }
+        err
+    })
+}
+
 impl Policy {
     /// Parses a TOML policy (type errors only; see [`compile_toml`]).
     pub fn from_toml(src: &str) -> Result<Policy, PolicyError> {
-        let de = toml::Deserializer::parse(src).map_err(|e| toml_error(src, &e))?;
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = path_of(e.path());
-            let inner = e.into_inner();
-            let mut err = toml_error(src, &inner);
-            if let Some(first) = err.errors.first_mut() {
-                if first.path.0.is_empty() {
-                    first.path = path;
-                }
-                if first.line.is_none() {
-                    first.line = line_of(src, &first.path);
-                }
-            }
-            err
-        })
+        parse_toml(src)
     }
 
     /// Parses a JSON policy (type errors only; see [`compile_json`]).
@@ -88,7 +95,8 @@ fn toml_error(src: &str, e: &toml::de::Error) -> PolicyError {
     }
 }
 
-fn line_at(src: &str, offset: usize) -> usize {
+/// The 1-based line of byte `offset` in `src`.
+pub fn line_at(src: &str, offset: usize) -> usize {
     src.as_bytes()[..offset.min(src.len())]
         .iter()
         .filter(|&&b| b == b'\n')
@@ -96,8 +104,10 @@ fn line_at(src: &str, offset: usize) -> usize {
         + 1
 }
 
-/// The line of the deepest part of `path` present in the TOML text.
-fn line_of(src: &str, path: &FieldPath) -> Option<usize> {
+/// The line of the deepest part of `path` present in the TOML text: for a
+/// missing field, the table that lacks it. Shared with the gateway's own
+/// `[gateway]` settings so that every error of a file points at its line.
+pub fn line_of(src: &str, path: &FieldPath) -> Option<usize> {
     line_in(&toml_edit::Document::parse(src).ok()?, src, path)
 }
 

@@ -421,7 +421,16 @@ name = "ten"
 split = { weights = { v2 = 1000, v1 = 9000 } }
 "#,
     );
-    let pin = |req: &graygate_policy::RequestAttrs, g| p.decide(req, Overrides { tag: None, sticky: Some(g) }).unwrap();
+    let pin = |req: &graygate_policy::RequestAttrs, g| {
+        p.decide(
+            req,
+            Overrides {
+                tag: None,
+                sticky: Some(g),
+            },
+        )
+        .unwrap()
+    };
     // A pinned user stays on the pinned group whatever the split says …
     for i in 0..100 {
         let d = pin(&get("/").header("X-User-ID", &format!("u{i}")), "v2");

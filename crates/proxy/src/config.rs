@@ -9,7 +9,7 @@
 //! the file it is in.
 
 use graygate_policy::cidr::{Cidr, CidrSet};
-use graygate_policy::{CompiledPolicy, FieldError, FieldPath, PolicyError, Seg};
+use graygate_policy::{CompiledPolicy, FieldError, FieldPath, PolicyError, Seg, line_of};
 use http::HeaderName;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -169,20 +169,7 @@ impl Settings {
             #[serde(default)]
             gateway: GatewayConfig,
         }
-        let de = toml::Deserializer::parse(src).map_err(|e| one(src, FieldPath::default(), &e))?;
-        let file: File = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = FieldPath(
-                e.path()
-                    .iter()
-                    .filter_map(|s| match s {
-                        serde_path_to_error::Segment::Seq { index } => Some(Seg::Index(*index)),
-                        serde_path_to_error::Segment::Map { key } => Some(Seg::Key(key.clone())),
-                        _ => None,
-                    })
-                    .collect(),
-            );
-            one(src, path, e.inner())
-        })?;
+        let file: File = graygate_policy::parse_toml(src)?;
         Settings::check(file.gateway).map_err(|mut e| {
             for fe in &mut e.errors {
                 fe.line = line_of(src, &fe.path);
@@ -263,42 +250,6 @@ impl Settings {
             raw,
         })
     }
-}
-
-fn one(src: &str, path: FieldPath, e: &toml::de::Error) -> PolicyError {
-    let line = e.span().map(|s| line_at(src, s.start)).or_else(|| line_of(src, &path));
-    PolicyError {
-        errors: vec![FieldError {
-            path,
-            message: e.message().trim().to_owned(),
-            line,
-        }],
-    }
-}
-
-fn line_at(src: &str, offset: usize) -> usize {
-    src.as_bytes()[..offset.min(src.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-/// The line of the deepest part of `path` present in the TOML text.
-fn line_of(src: &str, path: &FieldPath) -> Option<usize> {
-    let doc = toml_edit::Document::parse(src).ok()?;
-    let mut item: &toml_edit::Item = doc.as_item();
-    let mut span = None;
-    for seg in &path.0 {
-        let next = match seg {
-            Seg::Key(k) => item.get(k.as_str()),
-            Seg::Index(i) => item.get(*i),
-        };
-        let Some(next) = next else { break };
-        item = next;
-        span = item.span().or(span);
-    }
-    span.map(|s| line_at(src, s.start))
 }
 
 #[cfg(test)]
