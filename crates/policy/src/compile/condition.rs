@@ -1,6 +1,6 @@
 //! Compiled conditions: checked once, evaluated without allocation.
 //!
-//! A model [`Condition`] is a flat table; here it becomes either a combinator
+//! A model [`Condition`](crate::model::Condition) is a flat table; here it becomes either a combinator
 //! or one [`Test`] of a [`Subject`] by an [`Op`]. Regexes are compiled, CIDR
 //! ranges go into a trie, sets into hash sets, versions are parsed — so the
 //! request path never parses or validates anything it could have done here.
