@@ -1,6 +1,6 @@
 //! The policy document as operators write it (TOML) or send it (JSON).
 //!
-//! These types are the *input*: they may be wrong. [`crate::compile`] turns a
+//! These types are the *input*: they may be wrong. [`compile()`](crate::compile()) turns a
 //! [`Policy`] into a [`crate::CompiledPolicy`] that cannot be, reporting every
 //! bad field with its path. Field order matters in two places: routes and rules
 //! are tried in the order written, and a split's groups take consecutive bucket

@@ -1,7 +1,7 @@
 //! Reading a policy from TOML or JSON, with errors that point at the line.
 //!
 //! Syntax and type errors come from serde (which stops at the first); the
-//! semantic checks of [`crate::compile`] then report every remaining problem at
+//! semantic checks of [`compile()`](crate::compile()) then report every remaining problem at
 //! once. For TOML, each error's path is looked up in a span-preserving parse of
 //! the same text to find its line.
 
