@@ -1,0 +1,300 @@
+//! Per-user key lookups (`lookup = "gray:{user}"`): Redis GET through a
+//! bounded cache, with coalescing and a timeout.
+//!
+//! - **Bounded in entries and bytes.** Each entry weighs its key and value
+//!   bytes plus a fixed overhead, and at least `max_bytes / max_entries`; the
+//!   cache's capacity is `max_bytes` of weight. So the total weight never
+//!   passes `max_bytes` and the count never passes `max_entries`. The cache
+//!   (moka) applies evictions in batches on its maintenance runs; between two
+//!   runs it may briefly hold a bounded number of extra entries.
+//! - **Separate TTLs** for a key found (`ttl_found`) and a key missing
+//!   (`ttl_missing`).
+//! - **One in-flight GET per key**: concurrent lookups of a key that is not
+//!   cached wait on the same Redis request.
+//! - **A timeout** (default 50 ms) on every lookup. A lookup that times out
+//!   or fails yields [`Answer::Unavailable`] — the rule reading it does not
+//!   match — is counted, and is not cached (the next request asks again).
+//!
+//! Keys are read as the policy writes them, optionally behind `key_prefix`;
+//! values are plain strings, so seed-style keys (`gray:<uid>` = `1`/`0`) work
+//! as they are.
+
+use crate::error::StoreError;
+use crate::redis::connect_lazy;
+use graygate_policy::Lookup;
+use moka::Expiry;
+use moka::future::Cache;
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Bytes counted per cache entry on top of its key and value.
+pub const ENTRY_OVERHEAD: u32 = 96;
+
+/// Options of a [`KeyLookup`].
+#[derive(Debug, Clone)]
+pub struct LookupOptions {
+    /// Prepended to every key before asking Redis. Default: none.
+    pub key_prefix: String,
+    /// Bound on each lookup. Default 50 ms.
+    pub timeout: Duration,
+    /// Most entries cached. Default 100,000.
+    pub max_entries: u64,
+    /// Most bytes cached (keys, values and [`ENTRY_OVERHEAD`]). Default 16 MiB.
+    pub max_bytes: u64,
+    /// How long a found value is cached. Default 5 s.
+    pub ttl_found: Duration,
+    /// How long "no such key" is cached. Default 1 s.
+    pub ttl_missing: Duration,
+}
+
+impl Default for LookupOptions {
+    fn default() -> Self {
+        LookupOptions {
+            key_prefix: String::new(),
+            timeout: Duration::from_millis(50),
+            max_entries: 100_000,
+            max_bytes: 16 << 20,
+            ttl_found: Duration::from_secs(5),
+            ttl_missing: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The answer to one lookup, owned (see [`Answer::as_lookup`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The key holds this value.
+    Found(Arc<str>),
+    /// The key does not exist.
+    Missing,
+    /// Redis did not answer in time or failed.
+    Unavailable,
+}
+
+impl Answer {
+    /// Borrowed as the policy engine reads it.
+    pub fn as_lookup(&self) -> Lookup<'_> {
+        match self {
+            Answer::Found(v) => Lookup::Found(v),
+            Answer::Missing => Lookup::Missing,
+            Answer::Unavailable => Lookup::Unavailable,
+        }
+    }
+}
+
+/// What the cache holds: never `Unavailable`.
+#[derive(Debug, Clone)]
+enum Cached {
+    Found(Arc<str>),
+    Missing,
+}
+
+/// Counters for the metrics endpoint; plain atomics, read with `Relaxed`.
+#[derive(Debug, Default)]
+pub struct LookupStats {
+    /// Lookups asked.
+    pub lookups: AtomicU64,
+    /// Lookups answered from the cache (including those that waited on
+    /// another lookup's in-flight request).
+    pub hits: AtomicU64,
+    /// Lookups that sent a request to Redis and got an answer.
+    pub misses: AtomicU64,
+    /// Lookups answered `Unavailable` because of the timeout.
+    pub timeouts: AtomicU64,
+    /// Lookups answered `Unavailable` because Redis failed.
+    pub errors: AtomicU64,
+    /// GET requests sent to Redis.
+    pub redis_gets: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+enum Failure {
+    Timeout,
+    Error,
+}
+
+struct Ttl {
+    found: Duration,
+    missing: Duration,
+}
+
+impl Expiry<Arc<str>, Cached> for Ttl {
+    fn expire_after_create(&self, _key: &Arc<str>, value: &Cached, _at: Instant) -> Option<Duration> {
+        Some(match value {
+            Cached::Found(_) => self.found,
+            Cached::Missing => self.missing,
+        })
+    }
+}
+
+/// Per-user key lookups over Redis. Cheap to clone; clones share the cache.
+#[derive(Clone)]
+pub struct KeyLookup {
+    cache: Cache<Arc<str>, Cached>,
+    conn: ConnectionManager,
+    options: Arc<LookupOptions>,
+    stats: Arc<LookupStats>,
+}
+
+impl std::fmt::Debug for KeyLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyLookup")
+            .field("options", &self.options)
+            .field("entries", &self.cache.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyLookup {
+    /// A lookup service on the Redis at `url`. Does not wait for Redis; must
+    /// be called within a tokio runtime.
+    pub fn open(url: &str, options: LookupOptions) -> Result<Self, StoreError> {
+        if options.max_entries == 0 || options.max_bytes == 0 {
+            return Err(StoreError::Config("lookup cache bounds must be positive".into()));
+        }
+        // The lookup's own timeout bounds each request; the connection's is a
+        // backstop so that a dead server is noticed and reconnected.
+        let (_client, conn) = connect_lazy(url, Duration::from_secs(1).max(options.timeout))?;
+        let floor = u32::try_from(options.max_bytes.div_ceil(options.max_entries)).unwrap_or(u32::MAX);
+        let cache = Cache::builder()
+            .max_capacity(options.max_bytes)
+            .weigher(move |k: &Arc<str>, v: &Cached| {
+                let value = match v {
+                    Cached::Found(s) => s.len(),
+                    Cached::Missing => 0,
+                };
+                let bytes = u32::try_from(k.len() + value).unwrap_or(u32::MAX);
+                bytes.saturating_add(ENTRY_OVERHEAD).max(floor)
+            })
+            .expire_after(Ttl {
+                found: options.ttl_found,
+                missing: options.ttl_missing,
+            })
+            .build();
+        Ok(KeyLookup {
+            cache,
+            conn,
+            options: Arc::new(options),
+            stats: Arc::default(),
+        })
+    }
+
+    /// The answer for `key`, from the cache or Redis; never waits longer than
+    /// the timeout.
+    pub async fn get(&self, key: &str) -> Answer {
+        let stats = &self.stats;
+        stats.lookups.fetch_add(1, Ordering::Relaxed);
+        let key: Arc<str> = key.into();
+        let init = self.fetch(key.clone());
+        let entry = self.cache.entry(key).or_try_insert_with(init);
+        let answer = match tokio::time::timeout(self.options.timeout, entry).await {
+            Ok(Ok(entry)) => {
+                let counter = if entry.is_fresh() { &stats.misses } else { &stats.hits };
+                counter.fetch_add(1, Ordering::Relaxed);
+                return match entry.into_value() {
+                    Cached::Found(v) => Answer::Found(v),
+                    Cached::Missing => Answer::Missing,
+                };
+            }
+            Ok(Err(failure)) => (*failure).clone(),
+            Err(_) => Failure::Timeout,
+        };
+        match answer {
+            Failure::Timeout => stats.timeouts.fetch_add(1, Ordering::Relaxed),
+            Failure::Error => stats.errors.fetch_add(1, Ordering::Relaxed),
+        };
+        Answer::Unavailable
+    }
+
+    /// The single Redis request behind a cache fill.
+    fn fetch(&self, key: Arc<str>) -> impl Future<Output = Result<Cached, Failure>> + use<> {
+        let mut conn = self.conn.clone();
+        let stats = self.stats.clone();
+        let options = self.options.clone();
+        async move {
+            stats.redis_gets.fetch_add(1, Ordering::Relaxed);
+            let full = format!("{}{key}", options.key_prefix);
+            match tokio::time::timeout(options.timeout, conn.get::<_, Option<Vec<u8>>>(full)).await {
+                Ok(Ok(Some(v))) => Ok(Cached::Found(String::from_utf8_lossy(&v).into())),
+                Ok(Ok(None)) => Ok(Cached::Missing),
+                Ok(Err(e)) => {
+                    tracing::debug!(key = %key, error = %e, "key lookup failed");
+                    Err(Failure::Error)
+                }
+                Err(_) => Err(Failure::Timeout),
+            }
+        }
+    }
+
+    /// Looks up all `keys` at once (e.g. [`graygate_policy::RouteRef::lookup_keys`])
+    /// and returns answers the request's `Request::lookup` can serve.
+    pub async fn get_all(&self, keys: Vec<String>) -> LookupAnswers {
+        let answers = futures_util::future::join_all(keys.iter().map(|k| self.get(k))).await;
+        LookupAnswers {
+            entries: keys.into_iter().zip(answers).collect(),
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &LookupStats {
+        &self.stats
+    }
+
+    /// Entries cached now (as of the cache's last maintenance run).
+    pub fn entries(&self) -> u64 {
+        self.cache.entry_count()
+    }
+
+    /// Bytes cached now, as weighed (as of the last maintenance run).
+    pub fn bytes(&self) -> u64 {
+        self.cache.weighted_size()
+    }
+
+    /// Applies pending evictions and expirations now (tests, metrics scrapes).
+    pub async fn run_maintenance(&self) {
+        self.cache.run_pending_tasks().await;
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &LookupOptions {
+        &self.options
+    }
+}
+
+/// Answers for one request's keys, from [`KeyLookup::get_all`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LookupAnswers {
+    entries: Vec<(String, Answer)>,
+}
+
+impl LookupAnswers {
+    /// The answer for `key`, as `Request::lookup` returns it; a key that was
+    /// not looked up is [`Lookup::Unavailable`].
+    pub fn get(&self, key: &str) -> Lookup<'_> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(Lookup::Unavailable, |(_, a)| a.as_lookup())
+    }
+
+    /// True when no key was looked up.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The keys and answers.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Answer)> {
+        self.entries.iter().map(|(k, a)| (k.as_str(), a))
+    }
+}
+
+impl FromIterator<(String, Answer)> for LookupAnswers {
+    fn from_iter<I: IntoIterator<Item = (String, Answer)>>(iter: I) -> Self {
+        LookupAnswers {
+            entries: iter.into_iter().collect(),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The watcher task of a [`super::RedisStore`]: SUBSCRIBE for prompt news,
+//! poll for what pub/sub drops, reconnect with backoff.
+
+use super::{Keys, read_head};
+use crate::error::StoreError;
+use crate::store::{Current, StatusCell, announce};
+use futures_util::StreamExt;
+use redis::aio::ConnectionManager;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::{MissedTickBehavior, timeout};
+
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+pub(super) struct Watcher {
+    pub(super) client: redis::Client,
+    pub(super) conn: ConnectionManager,
+    pub(super) keys: Keys,
+    pub(super) tx: Arc<watch::Sender<Current>>,
+    pub(super) status: StatusCell,
+    pub(super) poll_interval: Duration,
+    pub(super) timeout: Duration,
+}
+
+impl Watcher {
+    /// Runs until aborted (when the store is dropped).
+    pub(super) async fn run(mut self) {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let (was_connected, error) = self.session().await;
+            tracing::warn!(error = %error, "policy store watcher lost redis; retrying");
+            self.status.failed(&error);
+            if was_connected {
+                backoff = BACKOFF_MIN;
+            }
+            tokio::time::sleep(jitter(backoff)).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// One subscription: subscribe, catch up, then follow messages and the
+    /// poll timer until something fails. Returns whether it got connected and
+    /// why it ended.
+    async fn session(&mut self) -> (bool, StoreError) {
+        let mut pubsub = match timeout(self.timeout, self.client.get_async_pubsub()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return (false, e.into()),
+            Err(_) => return (false, StoreError::Unavailable("connecting to redis timed out".into())),
+        };
+        if let Err(e) = pubsub.subscribe(&self.keys.channel).await {
+            return (false, e.into());
+        }
+        // Subscribed first, then read: a change made in between is either in
+        // the read or announced on the channel.
+        if let Err(e) = self.refresh().await {
+            return (false, e);
+        }
+        self.status.connected();
+        let mut messages = pubsub.on_message();
+        let mut tick = tokio::time::interval(self.poll_interval);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        tick.reset();
+        loop {
+            let result = tokio::select! {
+                msg = messages.next() => match msg {
+                    Some(_) => self.refresh().await,
+                    None => Err(StoreError::Unavailable("redis subscription closed".into())),
+                },
+                _ = tick.tick() => self.refresh().await,
+            };
+            if let Err(e) = result {
+                return (true, e);
+            }
+        }
+    }
+
+    /// Reads the head and announces it when newer than the last announced.
+    async fn refresh(&mut self) -> Result<(), StoreError> {
+        let head = match timeout(self.timeout, read_head(&mut self.conn, &self.keys)).await {
+            Ok(head) => head,
+            Err(_) => Err(StoreError::Unavailable("redis did not answer in time".into())),
+        };
+        let head = match head {
+            Ok(Some(head)) => head,
+            Ok(None) => return Ok(()),
+            // Someone wrote the keys by hand, badly: not a connection problem.
+            Err(e @ StoreError::Corrupt(_)) => {
+                self.status.error(e);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let known = self.tx.borrow().as_ref().map(|c| c.version());
+        if known.is_some_and(|k| head.version() < k) {
+            // Redis lost data (flushed, restarted without persistence): never
+            // go backwards; keep serving the newer version and say why.
+            self.status.error(format!(
+                "redis holds version {} but version {} was already applied; keeping it",
+                head.version(),
+                known.unwrap_or(0)
+            ));
+            return Ok(());
+        }
+        self.status.version(head.version());
+        announce(&self.tx, Arc::new(head));
+        Ok(())
+    }
+}
+
+/// `d` ± up to 25 %, so that many gateways do not reconnect in lockstep.
+fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
+    let quarter = d / 4;
+    let spread = u32::try_from(quarter.as_micros()).unwrap_or(u32::MAX).max(1);
+    d - quarter + Duration::from_micros(u64::from(nanos % (2 * spread)))
+}
