@@ -28,7 +28,7 @@ mod testutil;
 pub use config::{LookupConfig, OpenStore, StoreConfig, StoreKind, open};
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::StoreError;
-pub use lookup::{Answer, KeyLookup, LookupAnswers, LookupOptions, LookupStats};
+pub use lookup::{Answer, KeyLookup, LookupAnswers, LookupOptions, LookupStats, WithAnswers};
 pub use model::{Change, StoredPolicy, VersionMeta};
 pub use redis::{RedisOptions, RedisStore};
 pub use snapshot::SnapshotCache;

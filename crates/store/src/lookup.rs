@@ -19,6 +19,10 @@
 //! values are plain strings, so seed-style keys (`gray:<uid>` = `1`/`0`) work
 //! as they are.
 
+mod answers;
+
+pub use answers::{LookupAnswers, WithAnswers};
+
 use crate::error::StoreError;
 use crate::redis::connect_lazy;
 use graygate_policy::Lookup;
@@ -233,9 +237,7 @@ impl KeyLookup {
     /// and returns answers the request's `Request::lookup` can serve.
     pub async fn get_all(&self, keys: Vec<String>) -> LookupAnswers {
         let answers = futures_util::future::join_all(keys.iter().map(|k| self.get(k))).await;
-        LookupAnswers {
-            entries: keys.into_iter().zip(answers).collect(),
-        }
+        keys.into_iter().zip(answers).collect()
     }
 
     /// The counters.
@@ -261,40 +263,5 @@ impl KeyLookup {
     /// The options in force.
     pub fn options(&self) -> &LookupOptions {
         &self.options
-    }
-}
-
-/// Answers for one request's keys, from [`KeyLookup::get_all`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LookupAnswers {
-    entries: Vec<(String, Answer)>,
-}
-
-impl LookupAnswers {
-    /// The answer for `key`, as `Request::lookup` returns it; a key that was
-    /// not looked up is [`Lookup::Unavailable`].
-    pub fn get(&self, key: &str) -> Lookup<'_> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map_or(Lookup::Unavailable, |(_, a)| a.as_lookup())
-    }
-
-    /// True when no key was looked up.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The keys and answers.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Answer)> {
-        self.entries.iter().map(|(k, a)| (k.as_str(), a))
-    }
-}
-
-impl FromIterator<(String, Answer)> for LookupAnswers {
-    fn from_iter<I: IntoIterator<Item = (String, Answer)>>(iter: I) -> Self {
-        LookupAnswers {
-            entries: iter.into_iter().collect(),
-        }
     }
 }
