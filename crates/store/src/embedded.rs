@@ -66,9 +66,12 @@ impl EmbeddedStore {
         let dir = dir.into();
         let versions = dir.join("versions");
         let current = {
-            let versions = versions.clone();
+            let (dir, versions) = (dir.clone(), versions.clone());
             blocking(move || {
                 fs::create_dir_all(&versions)?;
+                // Under the writers' lock: a temporary file is then a dead
+                // writer's, never one being written.
+                let _lock = lock_dir(&dir)?;
                 fsutil::remove_temp_files(&versions)?;
                 read_current(&versions)
             })
@@ -180,12 +183,7 @@ impl PolicyStore for EmbeddedStore {
 /// Under the directory lock: checks the compare-and-set, writes the version
 /// file, trims old versions.
 fn write_version(dir: &Path, versions: &Path, keep: usize, entry: &StoredPolicy) -> Result<(), StoreError> {
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))?;
-    lock.lock()?;
+    let _lock = lock_dir(dir)?;
     let listed = list_versions(versions)?;
     let current = listed.last().copied().unwrap_or(0);
     let expected = entry.version() - 1;
@@ -200,8 +198,19 @@ fn write_version(dir: &Path, versions: &Path, keep: usize, entry: &StoredPolicy)
         }
         fsutil::sync_dir(versions)?;
     }
-    // The lock is released when `lock` is closed.
     Ok(())
+}
+
+/// Takes the directory's exclusive writer lock; released when the file is
+/// closed (also when the process dies).
+fn lock_dir(dir: &Path) -> io::Result<File> {
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    lock.lock()?;
+    Ok(lock)
 }
 
 fn file_name(version: u64) -> String {
