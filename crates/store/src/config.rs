@@ -45,6 +45,9 @@ pub struct StoreConfig {
     pub history: usize,
     /// Bound on connecting to Redis and on each store command. Default 2000.
     pub timeout_ms: u64,
+    /// For `rediss://` URLs: a PEM file of the CA(s) to trust instead of the
+    /// system's roots.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -57,6 +60,7 @@ impl Default for StoreConfig {
             poll_interval_ms: 2000,
             history: 50,
             timeout_ms: 2000,
+            tls_ca_file: None,
         }
     }
 }
@@ -115,6 +119,7 @@ pub async fn open(config: &StoreConfig) -> Result<OpenStore, StoreError> {
                 history: config.history,
                 poll_interval: poll,
                 timeout: Duration::from_millis(config.timeout_ms),
+                tls_ca_file: config.tls_ca_file.clone(),
             };
             let store = RedisStore::open(options)?;
             let cache = SnapshotCache::open(&config.dir).await?;
@@ -146,6 +151,9 @@ pub struct LookupConfig {
     pub ttl_found_ms: u64,
     /// How long a missing key is cached. Default 1000.
     pub ttl_missing_ms: u64,
+    /// For `rediss://` URLs: a PEM file of the CA(s) to trust; default: the
+    /// store's `tls_ca_file` when `url` is the store's, else the system's roots.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for LookupConfig {
@@ -159,6 +167,7 @@ impl Default for LookupConfig {
             max_bytes: o.max_bytes,
             ttl_found_ms: millis(o.ttl_found),
             ttl_missing_ms: millis(o.ttl_missing),
+            tls_ca_file: None,
         }
     }
 }
@@ -177,22 +186,33 @@ impl LookupConfig {
             max_bytes: self.max_bytes,
             ttl_found: Duration::from_millis(self.ttl_found_ms),
             ttl_missing: Duration::from_millis(self.ttl_missing_ms),
+            tls_ca_file: self.tls_ca_file.clone(),
         }
     }
 
-    /// Starts the lookup service on `url`, or on `store_url` (the store's)
-    /// when `url` is not set; `None` when neither is: lookups then answer
-    /// `Unavailable` (the rules reading them do not match).
-    pub fn open(&self, store_url: Option<&str>) -> Result<Option<KeyLookup>, StoreError> {
+    /// Starts the lookup service on `url`, or on the store's Redis (`store`
+    /// with `kind = "redis"`) when `url` is not set; `None` when there is
+    /// neither: lookups then answer `Unavailable` (the rules reading them do
+    /// not match).
+    pub fn open(&self, store: &StoreConfig) -> Result<Option<KeyLookup>, StoreError> {
         if self.timeout_ms == 0 || self.max_entries == 0 || self.max_bytes == 0 {
             return Err(StoreError::Config(
                 "lookup `timeout_ms`, `max_entries` and `max_bytes` must be positive".into(),
             ));
         }
-        match self.url.as_deref().or(store_url) {
-            Some(url) => KeyLookup::open(url, self.options()).map(Some),
-            None => Ok(None),
-        }
+        let mut options = self.options();
+        let url = match (&self.url, store.kind) {
+            (Some(url), _) => url,
+            (None, StoreKind::Redis) => {
+                options.tls_ca_file = options.tls_ca_file.or_else(|| store.tls_ca_file.clone());
+                match &store.url {
+                    Some(url) => url,
+                    None => return Ok(None),
+                }
+            }
+            (None, StoreKind::Embedded) => return Ok(None),
+        };
+        KeyLookup::open(url, options).map(Some)
     }
 }
 

@@ -52,6 +52,9 @@ pub struct LookupOptions {
     pub ttl_found: Duration,
     /// How long "no such key" is cached. Default 1 s.
     pub ttl_missing: Duration,
+    /// For `rediss://`: a PEM file of the CA(s) to trust instead of the
+    /// system's roots. Default: the system's roots.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for LookupOptions {
@@ -63,6 +66,7 @@ impl Default for LookupOptions {
             max_bytes: 16 << 20,
             ttl_found: Duration::from_secs(5),
             ttl_missing: Duration::from_secs(1),
+            tls_ca_file: None,
         }
     }
 }
@@ -161,7 +165,17 @@ impl KeyLookup {
         }
         // The lookup's own timeout bounds each request; the connection's is a
         // backstop so that a dead server is noticed and reconnected.
-        let (_client, conn) = connect_lazy(url, Duration::from_secs(1).max(options.timeout))?;
+        let (_client, conn) = connect_lazy(
+            url,
+            options.tls_ca_file.as_deref(),
+            Duration::from_secs(1).max(options.timeout),
+        )?;
+        // Connect now (TLS handshakes take longer than a lookup's timeout),
+        // so the first requests do not pay for it.
+        let mut warm = conn.clone();
+        tokio::spawn(async move {
+            let _ = redis::cmd("PING").query_async::<()>(&mut warm).await;
+        });
         let floor = u32::try_from(options.max_bytes.div_ceil(options.max_entries)).unwrap_or(u32::MAX);
         let cache = Cache::builder()
             .max_capacity(options.max_bytes)

@@ -28,6 +28,7 @@ use graygate_policy::Policy;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -45,6 +46,9 @@ pub struct RedisOptions {
     pub poll_interval: Duration,
     /// Bound on connecting and on each command. Default 2 s.
     pub timeout: Duration,
+    /// For `rediss://`: a PEM file of the CA(s) to trust instead of the
+    /// system's roots (a private CA). Default: the system's roots.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl RedisOptions {
@@ -56,6 +60,7 @@ impl RedisOptions {
             history: 50,
             poll_interval: Duration::from_secs(2),
             timeout: Duration::from_secs(2),
+            tls_ca_file: None,
         }
     }
 }
@@ -134,9 +139,26 @@ fn parse_meta(json: &str, version: u64) -> Result<VersionMeta, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("audit record of version {version}: {e}")))
 }
 
-/// A client and lazily-connecting connection manager for `url`.
-pub(crate) fn connect_lazy(url: &str, timeout: Duration) -> Result<(redis::Client, ConnectionManager), StoreError> {
-    let client = redis::Client::open(url).map_err(|e| StoreError::Config(format!("redis url: {e}")))?;
+/// A client and lazily-connecting connection manager for `url`; with
+/// `tls_ca_file`, TLS connections trust that CA instead of the system's roots.
+pub(crate) fn connect_lazy(
+    url: &str,
+    tls_ca_file: Option<&Path>,
+    timeout: Duration,
+) -> Result<(redis::Client, ConnectionManager), StoreError> {
+    let client = match tls_ca_file {
+        None => redis::Client::open(url),
+        Some(path) => {
+            let pem =
+                std::fs::read(path).map_err(|e| StoreError::Config(format!("tls_ca_file {}: {e}", path.display())))?;
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            };
+            redis::Client::build_with_tls(url, certs)
+        }
+    }
+    .map_err(|e| StoreError::Config(format!("redis url: {e}")))?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))
@@ -151,7 +173,7 @@ impl RedisStore {
     /// malformed URL; an unreachable Redis shows in [`PolicyStore::status`].
     /// Must be called within a tokio runtime.
     pub fn open(options: RedisOptions) -> Result<Self, StoreError> {
-        let (client, conn) = connect_lazy(&options.url, options.timeout)?;
+        let (client, conn) = connect_lazy(&options.url, options.tls_ca_file.as_deref(), options.timeout)?;
         let keys = Keys::new(&options.prefix);
         let tx = Arc::new(watch::Sender::new(None));
         let status = StatusCell::new(Connection::Disconnected {

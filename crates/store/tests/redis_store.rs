@@ -323,3 +323,39 @@ async fn many_deployments_share_one_redis_through_prefixes() {
     let stores: [Arc<dyn PolicyStore>; 2] = [Arc::new(a), Arc::new(b)];
     assert_eq!(stores[0].load().await.unwrap().unwrap().version(), 2);
 }
+
+#[tokio::test]
+async fn the_store_and_lookups_work_over_tls_with_a_private_ca() {
+    let server = RedisServer::start_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        tls_ca_file: Some(server.ca_file()),
+        ..redis_config(&server, dir.path())
+    };
+    assert!(config.url.as_deref().unwrap().starts_with("rediss://"));
+    let gateway = open(&config).await.unwrap();
+    let mut updates = gateway.updates.clone();
+    gateway.store.save(&policy(5, 0), 0, Change::default()).await.unwrap();
+    wait_version(&mut updates, 1).await;
+
+    redis::cmd("SET")
+        .arg(&["gray:42", "1"])
+        .query::<()>(&mut server.conn())
+        .unwrap();
+    let lookup = graygate_store::LookupConfig::default().open(&config).unwrap().unwrap();
+    // The first lookups may time out while the TLS connection is set up.
+    bounded("lookup over TLS", async {
+        while lookup.get("gray:42").await != graygate_store::Answer::Found("1".into()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
+    // Without the CA, the server's certificate is not trusted.
+    let untrusting = RedisStore::open(RedisOptions {
+        timeout: Duration::from_millis(500),
+        ..RedisOptions::new(server.url())
+    })
+    .unwrap();
+    assert!(untrusting.load().await.unwrap_err().is_transient());
+}

@@ -6,7 +6,7 @@
 //! machine.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -16,17 +16,24 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    /// Serve TLS only, with a certificate from a private CA (`ca.crt`).
+    tls: bool,
 }
 
 static INSTALL: Mutex<()> = Mutex::new(());
 
 fn binary() -> PathBuf {
+    tool("redis-server", "redis-server")
+}
+
+/// The path of `name`, installing Debian package `package` when missing.
+fn tool(name: &str, package: &str) -> PathBuf {
     let found = || {
         std::env::var_os("PATH")
             .into_iter()
             .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
             .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
-            .map(|d| d.join("redis-server"))
+            .map(|d| d.join(name))
             .find(|p| p.is_file())
     };
     if let Some(p) = found() {
@@ -36,15 +43,15 @@ fn binary() -> PathBuf {
     if let Some(p) = found() {
         return p;
     }
-    eprintln!("redis-server not found; installing it with apt-get");
+    eprintln!("{name} not found; installing {package} with apt-get");
     let status = Command::new("sh")
-        .args(["-c", "apt-get update && apt-get install -y redis-server"])
+        .args(["-c", &format!("apt-get update && apt-get install -y {package}")])
         .env("DEBIAN_FRONTEND", "noninteractive")
         .stdin(Stdio::null())
         .status();
     match (status, found()) {
         (_, Some(p)) => p,
-        (status, None) => panic!("redis-server is required and could not be installed ({status:?})"),
+        (status, None) => panic!("{name} is required and could not be installed ({status:?})"),
     }
 }
 
@@ -55,10 +62,25 @@ fn free_port() -> u16 {
 impl RedisServer {
     /// Starts a server and waits until it answers PING.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts a TLS-only server whose certificate (for `127.0.0.1`) is
+    /// signed by a private CA, [`Self::ca_file`].
+    pub fn start_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        if tls {
+            make_certificates(dir.path());
+        }
         let mut s = RedisServer {
             child: None,
             port: free_port(),
-            dir: tempfile::tempdir().unwrap(),
+            dir,
+            tls,
         };
         for _ in 0..5 {
             if s.spawn() {
@@ -71,8 +93,28 @@ impl RedisServer {
 
     /// Spawns on `self.port`; true once it answers.
     fn spawn(&mut self) -> bool {
-        let child = Command::new(binary())
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        let mut cmd = Command::new(binary());
+        if self.tls {
+            let d = self.dir.path();
+            cmd.args([
+                "--port",
+                "0",
+                "--tls-port",
+                &self.port.to_string(),
+                "--tls-auth-clients",
+                "no",
+            ])
+            .arg("--tls-cert-file")
+            .arg(d.join("server.crt"))
+            .arg("--tls-key-file")
+            .arg(d.join("server.key"))
+            .arg("--tls-ca-cert-file")
+            .arg(d.join("ca.crt"));
+        } else {
+            cmd.args(["--port", &self.port.to_string()]);
+        }
+        let child = cmd
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
@@ -97,24 +139,40 @@ impl RedisServer {
         false
     }
 
+    fn client(&self) -> redis::Client {
+        if self.tls {
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(std::fs::read(self.ca_file()).unwrap()),
+            };
+            redis::Client::build_with_tls(self.url(), certs).unwrap()
+        } else {
+            redis::Client::open(self.url()).unwrap()
+        }
+    }
+
+    /// The private CA's certificate (PEM) of a TLS server.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
     fn ping(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url()) else {
-            return false;
-        };
+        let client = self.client();
         let Ok(mut c) = client.get_connection_with_timeout(Duration::from_millis(200)) else {
             return false;
         };
         redis::cmd("PING").query::<String>(&mut c).is_ok()
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT` (`rediss://` for TLS).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// A plain synchronous connection for setting up and inspecting.
     pub fn conn(&self) -> redis::Connection {
-        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+        self.client().get_connection().unwrap()
     }
 
     /// SIGKILLs the server (nothing is saved).
@@ -151,6 +209,70 @@ impl RedisServer {
             .and_then(|rest| rest.split(',').next())
             .map_or(0, |n| n.parse().unwrap())
     }
+}
+
+/// Writes `ca.crt` and `server.crt` / `server.key` (for IP 127.0.0.1,
+/// signed by the CA) into `dir`, with the `openssl` tool.
+fn make_certificates(dir: &Path) {
+    let openssl = tool("openssl", "openssl");
+    let run = |args: &[&str]| {
+        let out = Command::new(&openssl)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=graygate-test-ca",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
 }
 
 impl Drop for RedisServer {
