@@ -17,6 +17,9 @@ pub enum StoreError {
         /// The version the store holds now.
         current: u64,
     },
+    /// The version asked for is not (or no longer) kept in the history.
+    #[error("version {0} is not in the store's history")]
+    UnknownVersion(u64),
     /// The store's backend could not be reached or failed (I/O, Redis).
     #[error("store unavailable: {0}")]
     Unavailable(String),

@@ -129,8 +129,8 @@ struct Ttl {
     missing: Duration,
 }
 
-impl Expiry<Arc<str>, Cached> for Ttl {
-    fn expire_after_create(&self, _key: &Arc<str>, value: &Cached, _at: Instant) -> Option<Duration> {
+impl Expiry<String, Cached> for Ttl {
+    fn expire_after_create(&self, _key: &String, value: &Cached, _at: Instant) -> Option<Duration> {
         Some(match value {
             Cached::Found(_) => self.found,
             Cached::Missing => self.missing,
@@ -141,7 +141,7 @@ impl Expiry<Arc<str>, Cached> for Ttl {
 /// Per-user key lookups over Redis. Cheap to clone; clones share the cache.
 #[derive(Clone)]
 pub struct KeyLookup {
-    cache: Cache<Arc<str>, Cached>,
+    cache: Cache<String, Cached>,
     conn: ConnectionManager,
     options: Arc<LookupOptions>,
     stats: Arc<LookupStats>,
@@ -179,7 +179,7 @@ impl KeyLookup {
         let floor = u32::try_from(options.max_bytes.div_ceil(options.max_entries)).unwrap_or(u32::MAX);
         let cache = Cache::builder()
             .max_capacity(options.max_bytes)
-            .weigher(move |k: &Arc<str>, v: &Cached| {
+            .weigher(move |k: &String, v: &Cached| {
                 let value = match v {
                     Cached::Found(s) => s.len(),
                     Cached::Missing => 0,
@@ -205,9 +205,9 @@ impl KeyLookup {
     pub async fn get(&self, key: &str) -> Answer {
         let stats = &self.stats;
         stats.lookups.fetch_add(1, Ordering::Relaxed);
-        let key: Arc<str> = key.into();
-        let init = self.fetch(key.clone());
-        let entry = self.cache.entry(key).or_try_insert_with(init);
+        // Nothing is allocated for a hit: the key is copied, and the request
+        // built, only when the cache has to be filled.
+        let entry = self.cache.entry_by_ref(key).or_try_insert_with(self.fetch(key));
         let answer = match tokio::time::timeout(self.options.timeout, entry).await {
             Ok(Ok(entry)) => {
                 let counter = if entry.is_fresh() { &stats.misses } else { &stats.hits };
@@ -228,22 +228,18 @@ impl KeyLookup {
     }
 
     /// The single Redis request behind a cache fill.
-    fn fetch(&self, key: Arc<str>) -> impl Future<Output = Result<Cached, Failure>> + use<> {
+    async fn fetch(&self, key: &str) -> Result<Cached, Failure> {
         let mut conn = self.conn.clone();
-        let stats = self.stats.clone();
-        let options = self.options.clone();
-        async move {
-            stats.redis_gets.fetch_add(1, Ordering::Relaxed);
-            let full = format!("{}{key}", options.key_prefix);
-            match tokio::time::timeout(options.timeout, conn.get::<_, Option<Vec<u8>>>(full)).await {
-                Ok(Ok(Some(v))) => Ok(Cached::Found(String::from_utf8_lossy(&v).into())),
-                Ok(Ok(None)) => Ok(Cached::Missing),
-                Ok(Err(e)) => {
-                    tracing::debug!(key = %key, error = %e, "key lookup failed");
-                    Err(Failure::Error)
-                }
-                Err(_) => Err(Failure::Timeout),
+        self.stats.redis_gets.fetch_add(1, Ordering::Relaxed);
+        let full = format!("{}{key}", self.options.key_prefix);
+        match tokio::time::timeout(self.options.timeout, conn.get::<_, Option<Vec<u8>>>(full)).await {
+            Ok(Ok(Some(v))) => Ok(Cached::Found(String::from_utf8_lossy(&v).into())),
+            Ok(Ok(None)) => Ok(Cached::Missing),
+            Ok(Err(e)) => {
+                tracing::debug!(key, error = %e, "key lookup failed");
+                Err(Failure::Error)
             }
+            Err(_) => Err(Failure::Timeout),
         }
     }
 

@@ -37,6 +37,14 @@ pub trait PolicyStore: Send + Sync + std::fmt::Debug {
     /// One version, if the store still keeps it.
     async fn get(&self, version: u64) -> Result<Option<StoredPolicy>, StoreError>;
 
+    /// Saves the document of a kept `version` again, as the next version
+    /// (provided the store is still at `expected`): a rollback is a new,
+    /// audited version, never a rewind of the version number.
+    async fn rollback(&self, version: u64, expected: u64, change: Change) -> Result<StoredPolicy, StoreError> {
+        let old = self.get(version).await?.ok_or(StoreError::UnknownVersion(version))?;
+        self.save(&old.policy()?, expected, change).await
+    }
+
     /// A receiver that holds the latest version and is notified of each newer
     /// one (in order; a receiver that falls behind skips to the latest).
     fn watch(&self) -> watch::Receiver<Current>;

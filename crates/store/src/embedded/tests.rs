@@ -118,3 +118,25 @@ async fn polling_notices_a_write_by_another_store_on_the_same_directory() {
         .unwrap();
     assert_eq!(rx.borrow().as_ref().unwrap().version(), 1);
 }
+
+#[tokio::test]
+async fn a_rollback_saves_the_old_document_as_a_new_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 50).await;
+    s.save(&policy_with_canary(5), 0, Change::default()).await.unwrap();
+    s.save(&policy_with_canary(50), 1, Change::default()).await.unwrap();
+    let back = s.rollback(1, 2, Change::new("ana", "rollback to 1")).await.unwrap();
+    assert_eq!(back.version(), 3);
+    assert_eq!(back.policy().unwrap(), policy_with_canary(5));
+    assert!(matches!(
+        s.rollback(9, 3, Change::default()).await,
+        Err(StoreError::UnknownVersion(9))
+    ));
+    assert!(matches!(
+        s.rollback(1, 2, Change::default()).await,
+        Err(StoreError::Conflict {
+            expected: 2,
+            current: 3
+        })
+    ));
+}
