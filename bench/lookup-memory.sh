@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/_redis.sh
-cargo run -q --profile "${PROFILE:-release}" -p graygate-store --example lookup_memory -- "$REDIS_URL" "${1:-10000000}" "${2:-16777216}"
+cargo run -q --profile "${PROFILE:-release}" -p graygate-store --example lookup_memory -- "$REDIS_URL" "${1:-10000000}" "${2:-67108864}"

@@ -26,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let url = args.next().ok_or("usage: lookup_memory REDIS_URL [IDS] [MAX_BYTES]")?;
     let ids: u64 = args.next().map_or(Ok(10_000_000), |n| n.parse())?;
-    let max_bytes: u64 = args.next().map_or(Ok(16 << 20), |n| n.parse())?;
+    let max_bytes: u64 = args.next().map_or(Ok(64 << 20), |n| n.parse())?;
 
     // Seed 1 % of the ids, in pipelined batches.
     let client = redis::Client::open(url.as_str())?;

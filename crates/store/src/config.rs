@@ -145,7 +145,7 @@ pub struct LookupConfig {
     pub timeout_ms: u64,
     /// Most cached answers. Default 100000.
     pub max_entries: u64,
-    /// Most cached bytes. Default 16777216 (16 MiB).
+    /// Most cached bytes, bookkeeping included. Default 67108864 (64 MiB).
     pub max_bytes: u64,
     /// How long a found value is cached. Default 5000.
     pub ttl_found_ms: u64,

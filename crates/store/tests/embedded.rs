@@ -121,7 +121,7 @@ async fn a_writer_killed_at_any_moment_leaves_a_whole_version() {
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     // Until a few kills have landed mid-write (a temporary file left behind),
     // within a bounded number of rounds.
-    while rounds < 12 || (torn < 3 && rounds < 80) {
+    while rounds < 12 || (torn < 2 && rounds < 40) {
         rounds += 1;
         let mut child = spawn_writer(dir.path(), 0);
         // Let it write at least one version, then kill it at a varying moment.

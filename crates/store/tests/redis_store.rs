@@ -359,3 +359,20 @@ async fn the_store_and_lookups_work_over_tls_with_a_private_ca() {
     .unwrap();
     assert!(untrusting.load().await.unwrap_err().is_transient());
 }
+
+#[tokio::test]
+async fn a_password_in_the_url_is_used_and_required() {
+    let server = RedisServer::start_with_password("s3cret");
+    assert!(server.url().contains(":s3cret@"));
+    let store = RedisStore::open(options(&server, NO_POLL)).unwrap();
+    store.save(&policy(1, 0), 0, Change::default()).await.unwrap();
+    assert_eq!(store.load().await.unwrap().unwrap().version(), 1);
+
+    let wrong = RedisStore::open(RedisOptions::new(server.url().replace("s3cret", "guess"))).unwrap();
+    assert!(wrong.load().await.unwrap_err().is_transient());
+    wait_until("the failure to show in the status", || {
+        wrong.status().last_error.is_some()
+    })
+    .await;
+    assert!(!wrong.status().is_connected());
+}

@@ -18,6 +18,8 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
     /// Serve TLS only, with a certificate from a private CA (`ca.crt`).
     tls: bool,
+    /// `requirepass`, when set.
+    password: Option<String>,
 }
 
 static INSTALL: Mutex<()> = Mutex::new(());
@@ -65,6 +67,24 @@ impl RedisServer {
         Self::start_with(false)
     }
 
+    /// Starts a server that requires `password` ([`Self::url`] carries it).
+    pub fn start_with_password(password: &str) -> Self {
+        let mut s = RedisServer {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            tls: false,
+            password: Some(password.to_owned()),
+        };
+        for _ in 0..5 {
+            if s.spawn() {
+                return s;
+            }
+            s.port = free_port();
+        }
+        panic!("could not start redis-server");
+    }
+
     /// Starts a TLS-only server whose certificate (for `127.0.0.1`) is
     /// signed by a private CA, [`Self::ca_file`].
     pub fn start_tls() -> Self {
@@ -81,6 +101,7 @@ impl RedisServer {
             port: free_port(),
             dir,
             tls,
+            password: None,
         };
         for _ in 0..5 {
             if s.spawn() {
@@ -115,6 +136,7 @@ impl RedisServer {
         }
         let child = cmd
             .args(["--bind", "127.0.0.1"])
+            .args(self.password.iter().flat_map(|p| ["--requirepass", p]))
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
@@ -164,10 +186,11 @@ impl RedisServer {
         redis::cmd("PING").query::<String>(&mut c).is_ok()
     }
 
-    /// `redis://127.0.0.1:PORT` (`rediss://` for TLS).
+    /// `redis://[:PASSWORD@]127.0.0.1:PORT` (`rediss://` for TLS).
     pub fn url(&self) -> String {
         let scheme = if self.tls { "rediss" } else { "redis" };
-        format!("{scheme}://127.0.0.1:{}", self.port)
+        let auth = self.password.as_ref().map_or(String::new(), |p| format!(":{p}@"));
+        format!("{scheme}://{auth}127.0.0.1:{}", self.port)
     }
 
     /// A plain synchronous connection for setting up and inspecting.
