@@ -107,7 +107,17 @@ async fn poll(inner: Weak<Inner>, every: Duration) {
         tokio::time::sleep(every).await;
         let Some(inner) = inner.upgrade() else { return };
         let versions = inner.versions.clone();
-        match blocking(move || read_current(&versions)).await {
+        let known = inner.tx.borrow().as_ref().map_or(0, |c| c.version());
+        // List the directory; read a document only when there is a newer one.
+        let newer = blocking(move || {
+            let newest = list_versions(&versions)?.last().copied().unwrap_or(0);
+            if newest > known {
+                read_current(&versions)
+            } else {
+                Ok(None)
+            }
+        });
+        match newer.await {
             Ok(Some(current)) => {
                 inner.status.version(current.version());
                 announce(&inner.tx, Arc::new(current));

@@ -9,10 +9,13 @@
 //! gateway restarted while its store is unreachable still starts (fail-static).
 //! [`KeyLookup`] answers per-user key lookups (`gray:{user}`) from Redis through
 //! a cache bounded in entries and bytes, with request coalescing and a timeout.
+//! [`compiled`] turns a stream of versions into compiled policies, off the
+//! request path, for the data plane to swap in.
 //! Configuration: [`StoreConfig`], [`LookupConfig`]; reference in `docs/store.md`.
 
 #![forbid(unsafe_code)]
 
+pub mod apply;
 mod config;
 pub mod embedded;
 mod error;
@@ -25,6 +28,7 @@ mod store;
 #[cfg(test)]
 mod testutil;
 
+pub use apply::{Compiled, compiled};
 pub use config::{LookupConfig, OpenStore, StoreConfig, StoreKind, open};
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::StoreError;

@@ -376,3 +376,19 @@ async fn a_password_in_the_url_is_used_and_required() {
     .await;
     assert!(!wrong.status().is_connected());
 }
+
+#[tokio::test]
+async fn polling_an_unchanged_store_reads_only_the_version() {
+    let server = RedisServer::start();
+    let gateway = RedisStore::open(options(&server, Duration::from_millis(10))).unwrap();
+    let mut rx = gateway.watch();
+    // A large document: re-reading it on every poll would cost 100s of KB.
+    gateway.save(&policy(5, 20_000), 0, Change::default()).await.unwrap();
+    wait_version(&mut rx, 1).await;
+    redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query::<()>(&mut server.conn())
+        .unwrap();
+    wait_until("several polls", || server.calls("hget") >= 5).await;
+    assert_eq!(server.calls("hmget"), 0, "the document was not read again");
+}

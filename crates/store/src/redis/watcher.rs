@@ -5,6 +5,7 @@ use super::{Keys, read_head};
 use crate::error::StoreError;
 use crate::store::{Current, StatusCell, announce};
 use futures_util::StreamExt;
+use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,36 +77,54 @@ impl Watcher {
         }
     }
 
-    /// Reads the head and announces it when newer than the last announced.
+    /// Reads the head's version and, only when it is newer than the last
+    /// announced, the document (so that polling costs one small read).
     async fn refresh(&mut self) -> Result<(), StoreError> {
-        let head = match timeout(self.timeout, read_head(&mut self.conn, &self.keys)).await {
-            Ok(head) => head,
-            Err(_) => Err(StoreError::Unavailable("redis did not answer in time".into())),
-        };
-        let head = match head {
-            Ok(Some(head)) => head,
-            Ok(None) => return Ok(()),
+        match self.try_refresh().await {
             // Someone wrote the keys by hand, badly: not a connection problem.
             Err(e @ StoreError::Corrupt(_)) => {
                 self.status.error(e);
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    async fn try_refresh(&mut self) -> Result<(), StoreError> {
+        let version: Option<String> = self.bounded(self.conn.clone().hget(&self.keys.head, "version")).await?;
+        let Some(version) = version else { return Ok(()) };
+        let version: u64 = version
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("{} version {version:?}", self.keys.head)))?;
+        let known = self.tx.borrow().as_ref().map(|c| c.version());
+        match known {
+            Some(k) if version == k => return Ok(()),
+            Some(k) if version < k => {
+                // Redis lost data (flushed, restarted without persistence):
+                // never go backwards; keep the newer version and say why.
+                self.status.error(format!(
+                    "redis holds version {version} but version {k} was already applied; keeping it"
+                ));
                 return Ok(());
             }
-            Err(e) => return Err(e),
-        };
-        let known = self.tx.borrow().as_ref().map(|c| c.version());
-        if known.is_some_and(|k| head.version() < k) {
-            // Redis lost data (flushed, restarted without persistence): never
-            // go backwards; keep serving the newer version and say why.
-            self.status.error(format!(
-                "redis holds version {} but version {} was already applied; keeping it",
-                head.version(),
-                known.unwrap_or(0)
-            ));
-            return Ok(());
+            _ => {}
         }
-        self.status.version(head.version());
-        announce(&self.tx, Arc::new(head));
+        let mut conn = self.conn.clone();
+        let read = timeout(self.timeout, read_head(&mut conn, &self.keys)).await;
+        let head = read.map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))??;
+        // The head may have moved on since; announce() keeps only newer ones.
+        if let Some(head) = head {
+            self.status.version(head.version());
+            announce(&self.tx, Arc::new(head));
+        }
         Ok(())
+    }
+
+    async fn bounded<T>(&self, f: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
+        match timeout(self.timeout, f).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(StoreError::Unavailable("redis did not answer in time".into())),
+        }
     }
 }
 
