@@ -151,6 +151,9 @@ pub struct LookupConfig {
     pub ttl_found_ms: u64,
     /// How long a missing key is cached. Default 1000.
     pub ttl_missing_ms: u64,
+    /// How long past its TTL an answer is still served while Redis fails or
+    /// is slow; 0 turns it off. Default 300000 (5 min).
+    pub stale_if_error_ms: u64,
     /// For `rediss://` URLs: a PEM file of the CA(s) to trust; default: the
     /// store's `tls_ca_file` when `url` is the store's, else the system's roots.
     pub tls_ca_file: Option<PathBuf>,
@@ -167,6 +170,7 @@ impl Default for LookupConfig {
             max_bytes: o.max_bytes,
             ttl_found_ms: millis(o.ttl_found),
             ttl_missing_ms: millis(o.ttl_missing),
+            stale_if_error_ms: millis(o.stale_if_error),
             tls_ca_file: None,
         }
     }
@@ -186,6 +190,7 @@ impl LookupConfig {
             max_bytes: self.max_bytes,
             ttl_found: Duration::from_millis(self.ttl_found_ms),
             ttl_missing: Duration::from_millis(self.ttl_missing_ms),
+            stale_if_error: Duration::from_millis(self.stale_if_error_ms),
             tls_ca_file: self.tls_ca_file.clone(),
         }
     }

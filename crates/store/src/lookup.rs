@@ -14,6 +14,11 @@
 //! - **A timeout** (default 50 ms) on every lookup. A lookup that times out
 //!   or fails yields [`Answer::Unavailable`] — the rule reading it does not
 //!   match — is counted, and is not cached (the next request asks again).
+//! - **Stale-if-error**: an answer past its TTL stays in the cache for
+//!   `stale_if_error` more. The first lookup to find it stale refreshes it
+//!   from Redis (the others meanwhile get the stale answer at once); if Redis
+//!   fails or is too slow, the stale answer is served. A Redis outage then
+//!   moves no user whose answer was cached.
 //!
 //! Keys are read as the policy writes them, optionally behind `key_prefix`;
 //! values are plain strings, so seed-style keys (`gray:<uid>` = `1`/`0`) work
@@ -28,18 +33,19 @@ use crate::redis::connect_lazy;
 use graygate_policy::Lookup;
 use moka::Expiry;
 use moka::future::Cache;
+use moka::ops::compute::{CompResult, Op};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Bytes counted per cache entry on top of its key and value: what the cache
 /// really spends on one (its index, eviction and expiry bookkeeping, and the
 /// allocator's share), measured with `bench/lookup-memory.sh` on x86_64
-/// Linux (≈ 440 bytes), rounded up. With it, `max_bytes` bounds the memory
+/// Linux (≈ 450 bytes), plus a margin. With it, `max_bytes` bounds the memory
 /// the cache holds, not only the data in it.
-pub const ENTRY_OVERHEAD: u32 = 448;
+pub const ENTRY_OVERHEAD: u32 = 480;
 
 /// Options of a [`KeyLookup`].
 #[derive(Debug, Clone)]
@@ -56,6 +62,10 @@ pub struct LookupOptions {
     pub ttl_found: Duration,
     /// How long "no such key" is cached. Default 1 s.
     pub ttl_missing: Duration,
+    /// How long past its TTL an answer is still served while Redis fails or
+    /// is slow (stale-if-error), so that a Redis outage does not move gray
+    /// users. Zero turns it off. Default 5 min.
+    pub stale_if_error: Duration,
     /// For `rediss://`: a PEM file of the CA(s) to trust instead of the
     /// system's roots. Default: the system's roots.
     pub tls_ca_file: Option<std::path::PathBuf>,
@@ -70,6 +80,7 @@ impl Default for LookupOptions {
             max_bytes: 64 << 20,
             ttl_found: Duration::from_secs(5),
             ttl_missing: Duration::from_secs(1),
+            stale_if_error: Duration::from_secs(300),
             tls_ca_file: None,
         }
     }
@@ -97,48 +108,83 @@ impl Answer {
     }
 }
 
-/// What the cache holds: never `Unavailable`.
+/// What the cache holds: an answer (never `Unavailable`) and until when it
+/// is fresh; past that it is stale and served only when Redis fails.
 #[derive(Debug, Clone)]
-enum Cached {
-    Found(Arc<str>),
-    Missing,
+struct Cached {
+    value: Option<Arc<str>>,
+    fresh_until: Instant,
+}
+
+impl Cached {
+    fn answer(&self) -> Answer {
+        match &self.value {
+            Some(v) => Answer::Found(v.clone()),
+            None => Answer::Missing,
+        }
+    }
+
+    fn is_fresh(&self, now: Instant) -> bool {
+        now < self.fresh_until
+    }
 }
 
 /// Counters for the metrics endpoint; plain atomics, read with `Relaxed`.
+/// Every lookup counts once in `hits`, `misses`, `stale` or `unavailable`.
 #[derive(Debug, Default)]
 pub struct LookupStats {
     /// Lookups asked.
     pub lookups: AtomicU64,
-    /// Lookups answered from the cache (including those that waited on
-    /// another lookup's in-flight request).
+    /// Lookups answered from a fresh cache entry (including those that
+    /// waited on another lookup's request for the same key).
     pub hits: AtomicU64,
-    /// Lookups that sent a request to Redis and got an answer.
+    /// Lookups answered by their own request to Redis.
     pub misses: AtomicU64,
-    /// Lookups answered `Unavailable` because of the timeout.
+    /// Lookups answered from an entry past its TTL, because Redis failed or
+    /// was slow, or while another lookup refreshes it.
+    pub stale: AtomicU64,
+    /// Lookups answered `Unavailable`: no usable entry and no answer in time.
+    pub unavailable: AtomicU64,
+    /// Lookups whose Redis request timed out (they may still be served stale).
     pub timeouts: AtomicU64,
-    /// Lookups answered `Unavailable` because Redis failed.
+    /// Lookups whose Redis request failed (they may still be served stale).
     pub errors: AtomicU64,
     /// GET requests sent to Redis.
     pub redis_gets: AtomicU64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 enum Failure {
     Timeout,
     Error,
 }
 
+#[derive(Debug, Clone, Copy)]
 struct Ttl {
     found: Duration,
     missing: Duration,
+    stale: Duration,
+}
+
+impl Ttl {
+    fn fresh_for(&self, value: &Option<Arc<str>>) -> Duration {
+        if value.is_some() { self.found } else { self.missing }
+    }
 }
 
 impl Expiry<String, Cached> for Ttl {
     fn expire_after_create(&self, _key: &String, value: &Cached, _at: Instant) -> Option<Duration> {
-        Some(match value {
-            Cached::Found(_) => self.found,
-            Cached::Missing => self.missing,
-        })
+        Some(self.fresh_for(&value.value) + self.stale)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        value: &Cached,
+        _at: Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(self.fresh_for(&value.value) + self.stale)
     }
 }
 
@@ -146,6 +192,7 @@ impl Expiry<String, Cached> for Ttl {
 #[derive(Clone)]
 pub struct KeyLookup {
     cache: Cache<String, Cached>,
+    ttl: Ttl,
     conn: ConnectionManager,
     options: Arc<LookupOptions>,
     stats: Arc<LookupStats>,
@@ -181,23 +228,23 @@ impl KeyLookup {
             let _ = redis::cmd("PING").query_async::<()>(&mut warm).await;
         });
         let floor = u32::try_from(options.max_bytes.div_ceil(options.max_entries)).unwrap_or(u32::MAX);
+        let ttl = Ttl {
+            found: options.ttl_found,
+            missing: options.ttl_missing,
+            stale: options.stale_if_error,
+        };
         let cache = Cache::builder()
             .max_capacity(options.max_bytes)
             .weigher(move |k: &String, v: &Cached| {
-                let value = match v {
-                    Cached::Found(s) => s.len(),
-                    Cached::Missing => 0,
-                };
+                let value = v.value.as_ref().map_or(0, |s| s.len());
                 let bytes = u32::try_from(k.len() + value).unwrap_or(u32::MAX);
                 bytes.saturating_add(ENTRY_OVERHEAD).max(floor)
             })
-            .expire_after(Ttl {
-                found: options.ttl_found,
-                missing: options.ttl_missing,
-            })
+            .expire_after(ttl)
             .build();
         Ok(KeyLookup {
             cache,
+            ttl,
             conn,
             options: Arc::new(options),
             stats: Arc::default(),
@@ -205,40 +252,111 @@ impl KeyLookup {
     }
 
     /// The answer for `key`, from the cache or Redis; never waits longer than
-    /// the timeout.
+    /// the timeout. See the module docs for what is counted.
     pub async fn get(&self, key: &str) -> Answer {
         let stats = &self.stats;
         stats.lookups.fetch_add(1, Ordering::Relaxed);
-        // Nothing is allocated for a hit: the key is copied, and the request
-        // built, only when the cache has to be filled.
-        let entry = self.cache.entry_by_ref(key).or_try_insert_with(self.fetch(key));
-        let answer = match tokio::time::timeout(self.options.timeout, entry).await {
+        // Nothing is allocated for a fresh hit.
+        match self.cache.get(key).await {
+            Some(c) if c.is_fresh(Instant::now()) => {
+                stats.hits.fetch_add(1, Ordering::Relaxed);
+                c.answer()
+            }
+            Some(stale) => self.refresh(key, stale).await,
+            None => self.fill(key).await,
+        }
+    }
+
+    /// No entry: one request to Redis whose answer (or failure) every
+    /// concurrent lookup of the key shares.
+    async fn fill(&self, key: &str) -> Answer {
+        let stats = &self.stats;
+        let init = async {
+            let value = self.fetch(key).await?;
+            Ok(self.cached(value))
+        };
+        let filled = self.cache.entry_by_ref(key).or_try_insert_with(init);
+        let failure = match tokio::time::timeout(self.options.timeout, filled).await {
             Ok(Ok(entry)) => {
                 let counter = if entry.is_fresh() { &stats.misses } else { &stats.hits };
                 counter.fetch_add(1, Ordering::Relaxed);
-                return match entry.into_value() {
-                    Cached::Found(v) => Answer::Found(v),
-                    Cached::Missing => Answer::Missing,
-                };
+                return entry.into_value().answer();
             }
-            Ok(Err(failure)) => (*failure).clone(),
+            Ok(Err(failure)) => *failure,
             Err(_) => Failure::Timeout,
         };
-        match answer {
-            Failure::Timeout => stats.timeouts.fetch_add(1, Ordering::Relaxed),
-            Failure::Error => stats.errors.fetch_add(1, Ordering::Relaxed),
-        };
+        self.count(failure);
+        stats.unavailable.fetch_add(1, Ordering::Relaxed);
         Answer::Unavailable
     }
 
-    /// The single Redis request behind a cache fill.
-    async fn fetch(&self, key: &str) -> Result<Cached, Failure> {
+    /// An entry past its TTL: one lookup refreshes it while the others are
+    /// served the stale answer at once; if the refresh fails or is too slow,
+    /// the stale answer stands (stale-if-error).
+    async fn refresh(&self, key: &str, stale: Cached) -> Answer {
+        let stats = &self.stats;
+        let failed = std::sync::Mutex::new(None);
+        let refresh = self
+            .cache
+            .entry(key.to_owned())
+            .and_try_compute_if_nobody_else(|current| async {
+                if current.is_some_and(|c| c.value().is_fresh(Instant::now())) {
+                    return Ok::<_, Failure>(Op::Nop); // refreshed meanwhile
+                }
+                match self.fetch(key).await {
+                    Ok(value) => Ok(Op::Put(self.cached(value))),
+                    Err(f) => {
+                        *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(f);
+                        Ok(Op::Nop)
+                    }
+                }
+            });
+        let result = tokio::time::timeout(self.options.timeout, refresh).await;
+        let failure = failed.into_inner().unwrap_or_else(PoisonError::into_inner);
+        match result {
+            Ok(Ok(CompResult::Inserted(e) | CompResult::ReplacedWith(e))) => {
+                stats.misses.fetch_add(1, Ordering::Relaxed);
+                e.into_value().answer()
+            }
+            Ok(Ok(CompResult::Unchanged(e))) if failure.is_none() && e.value().is_fresh(Instant::now()) => {
+                stats.hits.fetch_add(1, Ordering::Relaxed);
+                e.into_value().answer()
+            }
+            other => {
+                if let Some(f) = failure {
+                    self.count(f);
+                } else if other.is_err() {
+                    self.count(Failure::Timeout);
+                }
+                stats.stale.fetch_add(1, Ordering::Relaxed);
+                stale.answer()
+            }
+        }
+    }
+
+    fn cached(&self, value: Option<Arc<str>>) -> Cached {
+        Cached {
+            fresh_until: Instant::now() + self.ttl.fresh_for(&value),
+            value,
+        }
+    }
+
+    fn count(&self, failure: Failure) {
+        let counter = match failure {
+            Failure::Timeout => &self.stats.timeouts,
+            Failure::Error => &self.stats.errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The single Redis request behind a cache fill or refresh.
+    async fn fetch(&self, key: &str) -> Result<Option<Arc<str>>, Failure> {
         let mut conn = self.conn.clone();
         self.stats.redis_gets.fetch_add(1, Ordering::Relaxed);
         let full = format!("{}{key}", self.options.key_prefix);
         match tokio::time::timeout(self.options.timeout, conn.get::<_, Option<Vec<u8>>>(full)).await {
-            Ok(Ok(Some(v))) => Ok(Cached::Found(String::from_utf8_lossy(&v).into())),
-            Ok(Ok(None)) => Ok(Cached::Missing),
+            Ok(Ok(Some(v))) => Ok(Some(String::from_utf8_lossy(&v).into())),
+            Ok(Ok(None)) => Ok(None),
             Ok(Err(e)) => {
                 tracing::debug!(key, error = %e, "key lookup failed");
                 Err(Failure::Error)

@@ -194,6 +194,60 @@ async fn with_redis_down_lookups_are_unavailable_and_counted() {
     }
     let s = lookup.stats();
     assert_eq!(s.timeouts.load(Relaxed) + s.errors.load(Relaxed), 5);
+    assert_eq!(s.unavailable.load(Relaxed), 5);
     // A cached answer is still served.
     assert_eq!(lookup.get("gray:1").await, Answer::Missing);
+}
+
+#[tokio::test]
+async fn a_redis_outage_does_not_move_a_user_whose_answer_was_cached() {
+    let mut server = RedisServer::start();
+    set(&server, &[("gray:42", "1")]);
+    let options = LookupOptions {
+        ttl_found: Duration::from_millis(1),
+        stale_if_error: Duration::from_secs(3600),
+        ..LookupOptions::default()
+    };
+    let lookup = KeyLookup::open(&server.url(), options).unwrap();
+    assert_eq!(lookup.get("gray:42").await, Answer::Found("1".into()));
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(10)).await; // past the 1 ms TTL
+    for _ in 0..3 {
+        assert_eq!(
+            bounded("lookup", lookup.get("gray:42")).await,
+            Answer::Found("1".into())
+        );
+    }
+    assert_eq!(lookup.stats().stale.load(Relaxed), 3);
+    assert_eq!(
+        lookup.get("gray:43").await,
+        Answer::Unavailable,
+        "never seen: nothing to serve"
+    );
+
+    // Back up: the next lookup refreshes the entry.
+    server.restart();
+    set(&server, &[("gray:42", "0")]);
+    bounded("refresh after restart", async {
+        while lookup.get("gray:42").await != Answer::Found("0".into()) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_stale_if_error_an_expired_answer_is_not_served() {
+    let mut server = RedisServer::start();
+    set(&server, &[("gray:42", "1")]);
+    let options = LookupOptions {
+        ttl_found: Duration::from_millis(1),
+        stale_if_error: Duration::ZERO,
+        ..LookupOptions::default()
+    };
+    let lookup = KeyLookup::open(&server.url(), options).unwrap();
+    assert_eq!(lookup.get("gray:42").await, Answer::Found("1".into()));
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(bounded("lookup", lookup.get("gray:42")).await, Answer::Unavailable);
 }
