@@ -1,20 +1,21 @@
 //! The Redis store: one Redis shared by many gateways.
 //!
-//! Key layout under the prefix `P` (default `graygate:`):
+//! Key layout, with the default prefix `graygate:`:
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P`policy | hash | `version`, `doc` (JSON), `meta` (who/when/summary) of the current version |
-//! | `P`docs | hash | version → document, for the kept versions |
-//! | `P`meta | hash | version → audit record, for the kept versions |
-//! | `P`log | list | kept version numbers, newest first |
-//! | `P`changes | pub/sub channel | each new version number |
+//! | `graygate:policy` | hash | `version`, `doc` (JSON), `meta` (who/when/summary) of the current version |
+//! | `graygate:docs` | hash | version → document, for the kept versions |
+//! | `graygate:meta` | hash | version → audit record, for the kept versions |
+//! | `graygate:log` | list | kept version numbers, newest first |
+//! | `graygate:changes` | pub/sub channel | each new version number |
 //!
 //! A save runs one Lua script ([`script::SAVE`]) that checks the expected
 //! version, writes all of the above and publishes, so readers never see a
 //! document without its version or the reverse. Watchers SUBSCRIBE to the
 //! channel and also poll the head's version every `poll_interval`, because
-//! pub/sub drops messages while a subscriber is disconnected; they reconnect
+//! pub/sub drops messages while a subscriber is disconnected (a poll reads
+//! only the version, and the document only when it changed); they reconnect
 //! with exponential backoff. `redis://:password@host` and `rediss://` (TLS)
 //! URLs work as redis-rs reads them.
 
