@@ -29,6 +29,10 @@ pub trait PolicyStore: Send + Sync + std::fmt::Debug {
 
     /// Validates `policy` and saves it as the next version, provided the store
     /// is still at `expected` (0: "the store is empty"). Returns what was saved.
+    ///
+    /// A save that fails with [`StoreError::Unavailable`] after reaching the
+    /// backend (a Redis reply that timed out) may have been applied: reload
+    /// before retrying; a blind retry then gets a conflict, never a duplicate.
     async fn save(&self, policy: &Policy, expected: u64, change: Change) -> Result<StoredPolicy, StoreError>;
 
     /// The audit records of the last `limit` versions, newest first.
