@@ -3,9 +3,10 @@
 //! Layout: `DIR/versions/NNNNNNNNNNNNNNNNNNNN.json`, one file per version
 //! (zero-padded so names sort by version), holding the audit record as one
 //! JSON line followed by the policy document verbatim. The current version is
-//! the highest-numbered file. Each file appears whole through
-//! [`crate::fsutil::write_atomic`], so a process killed at any moment leaves
-//! the previous version current or the new one, never a torn file. Writers —
+//! the highest-numbered file. Each file appears whole, through a crash-safe
+//! write (temporary file, fsync, rename, fsync of the directory), so a
+//! process killed at any moment leaves the previous version current or the
+//! new one, never a torn file. Writers —
 //! in this process or others sharing the directory — are serialized by an
 //! exclusive lock on `DIR/lock`, under which the compare-and-set is checked.
 //! The last `history` versions are kept; older files are removed after each

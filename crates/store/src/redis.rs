@@ -10,7 +10,7 @@
 //! | `graygate:log` | list | kept version numbers, newest first |
 //! | `graygate:changes` | pub/sub channel | each new version number |
 //!
-//! A save runs one Lua script ([`script::SAVE`]) that checks the expected
+//! A save runs one Lua script (`redis/script.rs`) that checks the expected
 //! version, writes all of the above and publishes, so readers never see a
 //! document without its version or the reverse. Watchers SUBSCRIBE to the
 //! channel and also poll the head's version every `poll_interval`, because

@@ -6,7 +6,7 @@ use graygate_policy::{Lookup, Request};
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-/// Answers for one request's keys, from [`KeyLookup::get_all`].
+/// Answers for one request's keys, from [`super::KeyLookup::get_all`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LookupAnswers {
     entries: Vec<(String, Answer)>,
