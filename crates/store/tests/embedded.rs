@@ -223,3 +223,30 @@ async fn a_watcher_in_another_process_sees_new_versions_by_polling() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_gateway_on_the_embedded_store_applies_each_saved_version_compiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let config: graygate_store::StoreConfig = toml::from_str(&format!(
+        "kind = \"embedded\"\ndir = {:?}\npoll_interval_ms = 50\nhistory = 5",
+        dir.path()
+    ))
+    .unwrap();
+    let opened = graygate_store::open(&config).await.unwrap();
+    let mut applied = graygate_store::compiled(opened.updates.clone()).await;
+    assert!(applied.borrow().is_none(), "nothing saved yet");
+    for v in 0..3u64 {
+        let p = policy(u16::try_from(v * 10).unwrap(), 0);
+        opened.store.save(&p, v, Change::new("ana", "step")).await.unwrap();
+        bounded("the version to be applied", async {
+            while applied.borrow_and_update().as_ref().is_none_or(|c| c.version() <= v) {
+                applied.changed().await.unwrap();
+            }
+        })
+        .await;
+        let now = applied.borrow().clone().unwrap();
+        assert_eq!(now.version(), v + 1);
+        assert_eq!(now.policy(), &p);
+    }
+    assert!(opened.store.status().is_connected());
+}
