@@ -4,7 +4,7 @@
 use crate::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::error::StoreError;
 use crate::lookup::{KeyLookup, LookupOptions};
-use crate::redis::{RedisOptions, RedisStore};
+use crate::redis::{RedisOptions, RedisStore, SentinelOptions};
 use crate::snapshot::SnapshotCache;
 use crate::store::{Current, PolicyStore};
 use serde::Deserialize;
@@ -48,6 +48,11 @@ pub struct StoreConfig {
     /// For `rediss://` URLs: a PEM file of the CA(s) to trust instead of the
     /// system's roots.
     pub tls_ca_file: Option<PathBuf>,
+    /// Redis Sentinels (`host:port` each) to ask for the master; `url` then
+    /// only supplies credentials, database and TLS. Default: none.
+    pub sentinels: Vec<String>,
+    /// The master's name known to the Sentinels; required with `sentinels`.
+    pub sentinel_master: Option<String>,
 }
 
 impl Default for StoreConfig {
@@ -61,6 +66,8 @@ impl Default for StoreConfig {
             history: 50,
             timeout_ms: 2000,
             tls_ca_file: None,
+            sentinels: Vec::new(),
+            sentinel_master: None,
         }
     }
 }
@@ -68,8 +75,15 @@ impl Default for StoreConfig {
 impl StoreConfig {
     /// Checks the values that serde cannot.
     pub fn validate(&self) -> Result<(), StoreError> {
-        if self.kind == StoreKind::Redis && self.url.is_none() {
-            return Err(StoreError::Config("`url` is required when kind = \"redis\"".into()));
+        if self.kind == StoreKind::Redis && self.url.is_none() && self.sentinels.is_empty() {
+            return Err(StoreError::Config(
+                "`url` (or `sentinels`) is required when kind = \"redis\"".into(),
+            ));
+        }
+        if !self.sentinels.is_empty() && self.sentinel_master.is_none() {
+            return Err(StoreError::Config(
+                "`sentinel_master` is required with `sentinels`".into(),
+            ));
         }
         if self.history == 0 {
             return Err(StoreError::Config("`history` must be at least 1".into()));
@@ -81,6 +95,18 @@ impl StoreConfig {
             return Err(StoreError::Config("`timeout_ms` must be positive".into()));
         }
         Ok(())
+    }
+}
+
+impl StoreConfig {
+    fn sentinel(&self) -> Option<SentinelOptions> {
+        match (&self.sentinels[..], &self.sentinel_master) {
+            ([], _) | (_, None) => None,
+            (sentinels, Some(master)) => Some(SentinelOptions {
+                sentinels: sentinels.to_vec(),
+                master: master.clone(),
+            }),
+        }
     }
 }
 
@@ -120,6 +146,7 @@ pub async fn open(config: &StoreConfig) -> Result<OpenStore, StoreError> {
                 poll_interval: poll,
                 timeout: Duration::from_millis(config.timeout_ms),
                 tls_ca_file: config.tls_ca_file.clone(),
+                sentinel: config.sentinel(),
             };
             let store = RedisStore::open(options)?;
             let cache = SnapshotCache::open(&config.dir).await?;
@@ -192,11 +219,12 @@ impl LookupConfig {
             ttl_missing: Duration::from_millis(self.ttl_missing_ms),
             stale_if_error: Duration::from_millis(self.stale_if_error_ms),
             tls_ca_file: self.tls_ca_file.clone(),
+            sentinel: None,
         }
     }
 
     /// Starts the lookup service on `url`, or on the store's Redis (`store`
-    /// with `kind = "redis"`) when `url` is not set; `None` when there is
+    /// with `kind = "redis"`, its TLS CA and Sentinels) when `url` is not set; `None` when there is
     /// neither: lookups then answer `Unavailable` (the rules reading them do
     /// not match).
     pub fn open(&self, store: &StoreConfig) -> Result<Option<KeyLookup>, StoreError> {
@@ -207,13 +235,11 @@ impl LookupConfig {
         }
         let mut options = self.options();
         let url = match (&self.url, store.kind) {
-            (Some(url), _) => url,
+            (Some(url), _) => url.as_str(),
             (None, StoreKind::Redis) => {
                 options.tls_ca_file = options.tls_ca_file.or_else(|| store.tls_ca_file.clone());
-                match &store.url {
-                    Some(url) => url,
-                    None => return Ok(None),
-                }
+                options.sentinel = store.sentinel();
+                store.url.as_deref().unwrap_or_default()
             }
             (None, StoreKind::Embedded) => return Ok(None),
         };

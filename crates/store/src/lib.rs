@@ -34,6 +34,6 @@ pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::StoreError;
 pub use lookup::{Answer, KeyLookup, LookupAnswers, LookupOptions, LookupStats, WithAnswers};
 pub use model::{Change, StoredPolicy, VersionMeta};
-pub use redis::{RedisOptions, RedisStore};
+pub use redis::{RedisOptions, RedisStore, SentinelOptions};
 pub use snapshot::SnapshotCache;
 pub use store::{Connection, Current, PolicyStore, StoreStatus};

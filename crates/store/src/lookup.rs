@@ -29,13 +29,12 @@ mod answers;
 pub use answers::{LookupAnswers, WithAnswers};
 
 use crate::error::StoreError;
-use crate::redis::connect_lazy;
+use crate::redis::{Endpoint, SentinelOptions, endpoint};
 use graygate_policy::Lookup;
 use moka::Expiry;
 use moka::future::Cache;
 use moka::ops::compute::{CompResult, Op};
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
@@ -69,6 +68,9 @@ pub struct LookupOptions {
     /// For `rediss://`: a PEM file of the CA(s) to trust instead of the
     /// system's roots. Default: the system's roots.
     pub tls_ca_file: Option<std::path::PathBuf>,
+    /// Find the master through Redis Sentinel (`url` then only supplies
+    /// credentials, database and TLS). Default: none.
+    pub sentinel: Option<SentinelOptions>,
 }
 
 impl Default for LookupOptions {
@@ -82,6 +84,7 @@ impl Default for LookupOptions {
             ttl_missing: Duration::from_secs(1),
             stale_if_error: Duration::from_secs(300),
             tls_ca_file: None,
+            sentinel: None,
         }
     }
 }
@@ -193,7 +196,7 @@ impl Expiry<String, Cached> for Ttl {
 pub struct KeyLookup {
     cache: Cache<String, Cached>,
     ttl: Ttl,
-    conn: ConnectionManager,
+    endpoint: Endpoint,
     options: Arc<LookupOptions>,
     stats: Arc<LookupStats>,
 }
@@ -216,16 +219,19 @@ impl KeyLookup {
         }
         // The lookup's own timeout bounds each request; the connection's is a
         // backstop so that a dead server is noticed and reconnected.
-        let (_client, conn) = connect_lazy(
+        let endpoint = endpoint(
             url,
             options.tls_ca_file.as_deref(),
+            options.sentinel.as_ref(),
             Duration::from_secs(1).max(options.timeout),
         )?;
         // Connect now (TLS handshakes take longer than a lookup's timeout),
         // so the first requests do not pay for it.
-        let mut warm = conn.clone();
+        let warm = endpoint.clone();
         tokio::spawn(async move {
-            let _ = redis::cmd("PING").query_async::<()>(&mut warm).await;
+            if let Ok(mut conn) = warm.conn().await {
+                let _ = redis::cmd("PING").query_async::<()>(&mut conn).await;
+            }
         });
         let floor = u32::try_from(options.max_bytes.div_ceil(options.max_entries)).unwrap_or(u32::MAX);
         let ttl = Ttl {
@@ -245,7 +251,7 @@ impl KeyLookup {
         Ok(KeyLookup {
             cache,
             ttl,
-            conn,
+            endpoint,
             options: Arc::new(options),
             stats: Arc::default(),
         })
@@ -262,8 +268,10 @@ impl KeyLookup {
                 stats.hits.fetch_add(1, Ordering::Relaxed);
                 c.answer()
             }
-            Some(stale) => self.refresh(key, stale).await,
-            None => self.fill(key).await,
+            // The slow paths are boxed: they allocate anyway, and this keeps
+            // the future of a lookup small for the request path.
+            Some(stale) => Box::pin(self.refresh(key, stale)).await,
+            None => Box::pin(self.fill(key)).await,
         }
     }
 
@@ -351,16 +359,20 @@ impl KeyLookup {
 
     /// The single Redis request behind a cache fill or refresh.
     async fn fetch(&self, key: &str) -> Result<Option<Arc<str>>, Failure> {
-        let mut conn = self.conn.clone();
         self.stats.redis_gets.fetch_add(1, Ordering::Relaxed);
         let full = format!("{}{key}", self.options.key_prefix);
-        match tokio::time::timeout(self.options.timeout, conn.get::<_, Option<Vec<u8>>>(full)).await {
+        let get = async {
+            let mut conn = self.endpoint.conn().await.map_err(|_| Failure::Error)?;
+            conn.get::<_, Option<Vec<u8>>>(full).await.map_err(|e| {
+                tracing::debug!(key, error = %e, "key lookup failed");
+                self.endpoint.failed(&e);
+                Failure::Error
+            })
+        };
+        match tokio::time::timeout(self.options.timeout, get).await {
             Ok(Ok(Some(v))) => Ok(Some(String::from_utf8_lossy(&v).into())),
             Ok(Ok(None)) => Ok(None),
-            Ok(Err(e)) => {
-                tracing::debug!(key, error = %e, "key lookup failed");
-                Err(Failure::Error)
-            }
+            Ok(Err(f)) => Err(f),
             Err(_) => Err(Failure::Timeout),
         }
     }

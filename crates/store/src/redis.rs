@@ -19,15 +19,18 @@
 //! with exponential backoff. `redis://:password@host` and `rediss://` (TLS)
 //! URLs work as redis-rs reads them.
 
+mod endpoint;
 mod script;
 mod watcher;
+
+pub(crate) use endpoint::Endpoint;
 
 use crate::error::StoreError;
 use crate::model::{Change, StoredPolicy, VersionMeta, validated_document};
 use crate::store::{Connection, Current, PolicyStore, StatusCell, StoreStatus};
 use graygate_policy::Policy;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,6 +53,18 @@ pub struct RedisOptions {
     /// For `rediss://`: a PEM file of the CA(s) to trust instead of the
     /// system's roots (a private CA). Default: the system's roots.
     pub tls_ca_file: Option<PathBuf>,
+    /// Find the master through Redis Sentinel instead of `url`'s host
+    /// (`url` then only supplies credentials, database and TLS).
+    pub sentinel: Option<SentinelOptions>,
+}
+
+/// Where the Sentinels are and which master to ask them for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelOptions {
+    /// The Sentinels, `host:port` each.
+    pub sentinels: Vec<String>,
+    /// The master's name in their configuration (`sentinel monitor NAME …`).
+    pub master: String,
 }
 
 impl RedisOptions {
@@ -62,6 +77,7 @@ impl RedisOptions {
             poll_interval: Duration::from_secs(2),
             timeout: Duration::from_secs(2),
             tls_ca_file: None,
+            sentinel: None,
         }
     }
 }
@@ -77,7 +93,7 @@ pub struct RedisStore {
 
 #[derive(Debug)]
 struct Inner {
-    conn: ConnectionManager,
+    endpoint: Endpoint,
     keys: Keys,
     keep: usize,
     timeout: Duration,
@@ -140,33 +156,20 @@ fn parse_meta(json: &str, version: u64) -> Result<VersionMeta, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("audit record of version {version}: {e}")))
 }
 
-/// A client and lazily-connecting connection manager for `url`; with
-/// `tls_ca_file`, TLS connections trust that CA instead of the system's roots.
-pub(crate) fn connect_lazy(
+/// The endpoint `url` (or the Sentinels) designate.
+pub(crate) fn endpoint(
     url: &str,
     tls_ca_file: Option<&Path>,
+    sentinel: Option<&SentinelOptions>,
     timeout: Duration,
-) -> Result<(redis::Client, ConnectionManager), StoreError> {
-    let client = match tls_ca_file {
-        None => redis::Client::open(url),
-        Some(path) => {
-            let pem =
-                std::fs::read(path).map_err(|e| StoreError::Config(format!("tls_ca_file {}: {e}", path.display())))?;
-            let certs = redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(pem),
-            };
-            redis::Client::build_with_tls(url, certs)
+) -> Result<Endpoint, StoreError> {
+    match sentinel {
+        None => Endpoint::direct(url, tls_ca_file, timeout),
+        Some(s) => {
+            let url = (!url.is_empty()).then_some(url);
+            Endpoint::sentinel(&s.sentinels, &s.master, url, timeout)
         }
     }
-    .map_err(|e| StoreError::Config(format!("redis url: {e}")))?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_secs(1));
-    let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-    Ok((client, conn))
 }
 
 impl RedisStore {
@@ -174,7 +177,12 @@ impl RedisStore {
     /// malformed URL; an unreachable Redis shows in [`PolicyStore::status`].
     /// Must be called within a tokio runtime.
     pub fn open(options: RedisOptions) -> Result<Self, StoreError> {
-        let (client, conn) = connect_lazy(&options.url, options.tls_ca_file.as_deref(), options.timeout)?;
+        let endpoint = endpoint(
+            &options.url,
+            options.tls_ca_file.as_deref(),
+            options.sentinel.as_ref(),
+            options.timeout,
+        )?;
         let keys = Keys::new(&options.prefix);
         let tx = Arc::new(watch::Sender::new(None));
         let status = StatusCell::new(Connection::Disconnected {
@@ -182,8 +190,7 @@ impl RedisStore {
         });
         let watcher = tokio::spawn(
             watcher::Watcher {
-                client,
-                conn: conn.clone(),
+                endpoint: endpoint.clone(),
                 keys: keys.clone(),
                 tx: tx.clone(),
                 status: status.clone(),
@@ -195,7 +202,7 @@ impl RedisStore {
         .abort_handle();
         Ok(RedisStore {
             inner: Arc::new(Inner {
-                conn,
+                endpoint,
                 keys,
                 keep: options.history.max(1),
                 timeout: options.timeout,
@@ -209,9 +216,20 @@ impl RedisStore {
 
     async fn bounded<T>(&self, f: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
         match tokio::time::timeout(self.inner.timeout, f).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(StoreError::Unavailable("redis did not answer in time".into())),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                self.inner.endpoint.failed(&e);
+                Err(e.into())
+            }
+            Err(_) => {
+                self.inner.endpoint.forget();
+                Err(StoreError::Unavailable("redis did not answer in time".into()))
+            }
         }
+    }
+
+    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        self.inner.endpoint.conn().await
     }
 }
 
@@ -232,10 +250,13 @@ pub(crate) async fn read_head(conn: &mut ConnectionManager, keys: &Keys) -> Resu
 #[async_trait::async_trait]
 impl PolicyStore for RedisStore {
     async fn load(&self) -> Result<Option<StoredPolicy>, StoreError> {
-        let mut conn = self.inner.conn.clone();
+        let mut conn = self.conn().await?;
         match tokio::time::timeout(self.inner.timeout, read_head(&mut conn, &self.inner.keys)).await {
             Ok(r) => r,
-            Err(_) => Err(StoreError::Unavailable("redis did not answer in time".into())),
+            Err(_) => {
+                self.inner.endpoint.forget();
+                Err(StoreError::Unavailable("redis did not answer in time".into()))
+            }
         }
     }
 
@@ -250,7 +271,7 @@ impl PolicyStore for RedisStore {
         })
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let keys = &self.inner.keys;
-        let mut conn = self.inner.conn.clone();
+        let mut conn = self.conn().await?;
         let mut call = self.inner.save.prepare_invoke();
         call.key(&keys.head)
             .key(&keys.docs)
@@ -276,7 +297,7 @@ impl PolicyStore for RedisStore {
             return Ok(Vec::new());
         }
         let keys = &self.inner.keys;
-        let mut conn = self.inner.conn.clone();
+        let mut conn = self.conn().await?;
         let last = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
         let versions: Vec<u64> = self.bounded(conn.lrange(&keys.log, 0, last)).await?;
         if versions.is_empty() {
@@ -295,7 +316,7 @@ impl PolicyStore for RedisStore {
 
     async fn get(&self, version: u64) -> Result<Option<StoredPolicy>, StoreError> {
         let keys = &self.inner.keys;
-        let mut conn = self.inner.conn.clone();
+        let mut conn = self.conn().await?;
         let mut pipe = redis::pipe();
         pipe.atomic().hget(&keys.docs, version).hget(&keys.meta, version);
         let (doc, meta): (Option<String>, Option<String>) = self.bounded(pipe.query_async(&mut conn)).await?;

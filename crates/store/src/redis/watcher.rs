@@ -1,12 +1,11 @@
 //! The watcher task of a [`super::RedisStore`]: SUBSCRIBE for prompt news,
 //! poll for what pub/sub drops, reconnect with backoff.
 
-use super::{Keys, read_head};
+use super::{Endpoint, Keys, read_head};
 use crate::error::StoreError;
 use crate::store::{Current, StatusCell, announce};
 use futures_util::StreamExt;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -16,8 +15,7 @@ const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 pub(super) struct Watcher {
-    pub(super) client: redis::Client,
-    pub(super) conn: ConnectionManager,
+    pub(super) endpoint: Endpoint,
     pub(super) keys: Keys,
     pub(super) tx: Arc<watch::Sender<Current>>,
     pub(super) status: StatusCell,
@@ -31,6 +29,7 @@ impl Watcher {
         let mut backoff = BACKOFF_MIN;
         loop {
             let (was_connected, error) = self.session().await;
+            self.endpoint.forget();
             tracing::warn!(error = %error, "policy store watcher lost redis; retrying");
             self.status.failed(&error);
             if was_connected {
@@ -45,7 +44,11 @@ impl Watcher {
     /// poll timer until something fails. Returns whether it got connected and
     /// why it ended.
     async fn session(&mut self) -> (bool, StoreError) {
-        let mut pubsub = match timeout(self.timeout, self.client.get_async_pubsub()).await {
+        let client = match self.endpoint.client().await {
+            Ok(c) => c,
+            Err(e) => return (false, e),
+        };
+        let mut pubsub = match timeout(self.timeout, client.get_async_pubsub()).await {
             Ok(Ok(p)) => p,
             Ok(Err(e)) => return (false, e.into()),
             Err(_) => return (false, StoreError::Unavailable("connecting to redis timed out".into())),
@@ -91,7 +94,8 @@ impl Watcher {
     }
 
     async fn try_refresh(&mut self) -> Result<(), StoreError> {
-        let version: Option<String> = self.bounded(self.conn.clone().hget(&self.keys.head, "version")).await?;
+        let mut conn = self.endpoint.conn().await?;
+        let version: Option<String> = self.bounded(conn.hget(&self.keys.head, "version")).await?;
         let Some(version) = version else { return Ok(()) };
         let version: u64 = version
             .parse()
@@ -109,7 +113,6 @@ impl Watcher {
             }
             _ => {}
         }
-        let mut conn = self.conn.clone();
         let read = timeout(self.timeout, read_head(&mut conn, &self.keys)).await;
         let head = read.map_err(|_| StoreError::Unavailable("redis did not answer in time".into()))??;
         // The head may have moved on since; announce() keeps only newer ones.
@@ -122,7 +125,11 @@ impl Watcher {
 
     async fn bounded<T>(&self, f: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
         match timeout(self.timeout, f).await {
-            Ok(r) => Ok(r?),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                self.endpoint.failed(&e);
+                Err(e.into())
+            }
             Err(_) => Err(StoreError::Unavailable("redis did not answer in time".into())),
         }
     }
