@@ -32,7 +32,7 @@ enum Kind {
     },
     Sentinel {
         master: String,
-        sentinel: tokio::sync::Mutex<SentinelClient>,
+        sentinel: Box<tokio::sync::Mutex<SentinelClient>>,
         current: Mutex<Option<(Client, ConnectionManager)>>,
         timeout: Duration,
     },
@@ -92,7 +92,7 @@ impl Endpoint {
             .map_err(|e| StoreError::Config(format!("sentinels: {e}")))?;
         Ok(Endpoint(Arc::new(Kind::Sentinel {
             master: master.to_owned(),
-            sentinel: tokio::sync::Mutex::new(sentinel),
+            sentinel: Box::new(tokio::sync::Mutex::new(sentinel)),
             current: Mutex::new(None),
             timeout,
         })))

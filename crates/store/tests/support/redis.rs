@@ -20,6 +20,10 @@ pub struct RedisServer {
     tls: bool,
     /// `requirepass`, when set.
     password: Option<String>,
+    /// More `redis-server` arguments (e.g. `--replicaof`).
+    extra: Vec<String>,
+    /// Run as a Sentinel with this configuration.
+    sentinel_conf: Option<String>,
 }
 
 static INSTALL: Mutex<()> = Mutex::new(());
@@ -69,18 +73,52 @@ impl RedisServer {
 
     /// Starts a server that requires `password` ([`Self::url`] carries it).
     pub fn start_with_password(password: &str) -> Self {
-        let mut s = RedisServer {
+        let mut s = Self::unstarted(false);
+        s.password = Some(password.to_owned());
+        s.launch()
+    }
+
+    /// Starts a server with more arguments, e.g. `["--replicaof", host, port]`.
+    pub fn start_with_args(args: &[&str]) -> Self {
+        let mut s = Self::unstarted(false);
+        s.extra = args.iter().map(|a| (*a).to_owned()).collect();
+        s.launch()
+    }
+
+    /// Starts a Sentinel with `conf` (e.g. `sentinel monitor …` lines).
+    pub fn start_sentinel(conf: &str) -> Self {
+        let mut s = Self::unstarted(false);
+        s.sentinel_conf = Some(conf.to_owned());
+        s.launch()
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn unstarted(tls: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        if tls {
+            make_certificates(dir.path());
+        }
+        RedisServer {
             child: None,
             port: free_port(),
-            dir: tempfile::tempdir().unwrap(),
-            tls: false,
-            password: Some(password.to_owned()),
-        };
+            dir,
+            tls,
+            password: None,
+            extra: Vec::new(),
+            sentinel_conf: None,
+        }
+    }
+
+    fn launch(mut self) -> Self {
         for _ in 0..5 {
-            if s.spawn() {
-                return s;
+            if self.spawn() {
+                return self;
             }
-            s.port = free_port();
+            self.port = free_port();
         }
         panic!("could not start redis-server");
     }
@@ -92,29 +130,17 @@ impl RedisServer {
     }
 
     fn start_with(tls: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        if tls {
-            make_certificates(dir.path());
-        }
-        let mut s = RedisServer {
-            child: None,
-            port: free_port(),
-            dir,
-            tls,
-            password: None,
-        };
-        for _ in 0..5 {
-            if s.spawn() {
-                return s;
-            }
-            s.port = free_port();
-        }
-        panic!("could not start redis-server");
+        Self::unstarted(tls).launch()
     }
 
     /// Spawns on `self.port`; true once it answers.
     fn spawn(&mut self) -> bool {
         let mut cmd = Command::new(binary());
+        if let Some(conf) = &self.sentinel_conf {
+            let path = self.dir.path().join("sentinel.conf");
+            std::fs::write(&path, conf).unwrap();
+            cmd.arg(path).arg("--sentinel");
+        }
         if self.tls {
             let d = self.dir.path();
             cmd.args([
@@ -138,6 +164,7 @@ impl RedisServer {
             .args(["--bind", "127.0.0.1"])
             .args(self.password.iter().flat_map(|p| ["--requirepass", p]))
             .args(["--save", "", "--appendonly", "no"])
+            .args(&self.extra)
             .arg("--dir")
             .arg(self.dir.path())
             .stdin(Stdio::null())
