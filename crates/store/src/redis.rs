@@ -17,7 +17,8 @@
 //! pub/sub drops messages while a subscriber is disconnected (a poll reads
 //! only the version, and the document only when it changed); they reconnect
 //! with exponential backoff. `redis://:password@host` and `rediss://` (TLS)
-//! URLs work as redis-rs reads them.
+//! URLs work as redis-rs reads them; with [`SentinelOptions`] the master is
+//! found through Redis Sentinel and followed across failovers.
 
 mod endpoint;
 mod script;
