@@ -102,8 +102,14 @@ fn check(path: &Path) -> ExitCode {
 
 /// A multi-threaded runtime with `workers` threads (0: one per core).
 pub fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
-    let mut b = tokio::runtime::Builder::new_multi_thread();
-    if workers > 0 {
+    // One worker: tokio's current-thread scheduler, without the work-stealing
+    // machinery a single thread cannot use.
+    let mut b = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    if workers > 1 {
         b.worker_threads(workers);
     }
     b.enable_all().thread_name("graygate-worker").build()

@@ -80,7 +80,7 @@ fn wait_for(what: &str, want: &str, mut f: impl FnMut() -> Option<String>) {
 
 fn config(listen: SocketAddr, v1: SocketAddr, v2: SocketAddr, default: &str) -> String {
     format!(
-        "[gateway]\nlisten = \"{listen}\"\nsticky_secret = \"cli-test-secret-0123\"\nshutdown_timeout_secs = 2\n\n[groups.v1]\nservers = [{{ addr = \"{v1}\" }}]\n[groups.v2]\nservers = [{{ addr = \"{v2}\" }}]\n\n[lists]\nbeta = [\"alice\"]\n\n[[routes]]\nname = \"web\"\ndefault = \"{default}\"\n\n[[routes.rules]]\nname = \"beta\"\nwhen = {{ list = \"beta\" }}\nto = \"v2\"\n"
+        "[gateway]\nlisten = \"{listen}\"\nworkers = 1\nsticky_secret = \"cli-test-secret-0123\"\nshutdown_timeout_secs = 2\n\n[groups.v1]\nservers = [{{ addr = \"{v1}\" }}]\n[groups.v2]\nservers = [{{ addr = \"{v2}\" }}]\n\n[lists]\nbeta = [\"alice\"]\n\n[[routes]]\nname = \"web\"\ndefault = \"{default}\"\n\n[[routes.rules]]\nname = \"beta\"\nwhen = {{ list = \"beta\" }}\nto = \"v2\"\n"
     )
 }
 
