@@ -42,11 +42,11 @@ pub fn form_value<'a>(data: &'a [u8], name: &str) -> Option<Cow<'a, str>> {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &pair[pair.len()..]),
         };
-        let key_matches = if k.iter().any(|&b| b == b'%' || b == b'+') {
-            percent_decode(k).is_some_and(|k| k == name)
-        } else {
-            k == name.as_bytes()
-        };
+        // Decoding never lengthens a key, so a shorter one cannot match.
+        let key_matches = k == name.as_bytes()
+            || (k.len() >= name.len()
+                && k.iter().any(|&b| b == b'%' || b == b'+')
+                && percent_decode(k).is_some_and(|k| k == name));
         if key_matches {
             return percent_decode(v);
         }
@@ -257,7 +257,12 @@ impl Request for RequestAttrs {
         &self.method
     }
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        // The first byte settles most mismatches without a memcmp call.
+        let first = name.as_bytes().first();
+        self.headers
+            .iter()
+            .find(|(n, _)| n.as_bytes().first() == first && n == name)
+            .map(|(_, v)| v.as_str())
     }
     fn query_string(&self) -> Option<&str> {
         self.query.as_deref()

@@ -69,3 +69,14 @@ fn urls_split_into_host_path_and_query() {
     assert_eq!((r.host, r.path.as_str()), (None, "/only/path"));
     assert_eq!(host_without_port("[::1]:8080"), "[::1]");
 }
+
+#[test]
+fn encoded_names_of_the_same_length_still_match() {
+    assert_eq!(
+        form_value(b"a+b=1", "a b").as_deref(),
+        Some("1"),
+        "`+` keeps the length"
+    );
+    assert_eq!(form_value(b"a%20b=2", "a b").as_deref(), Some("2"));
+    assert_eq!(form_value(b"ab=3", "a b"), None);
+}
