@@ -85,11 +85,13 @@ pub fn load(path: &Path) -> Result<Config, String> {
 fn check(path: &Path) -> ExitCode {
     match load(path) {
         Ok(c) => {
+            let (groups, routes) = (c.policy.groups().len(), c.policy.policy().routes.len());
+            let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
             println!(
-                "{}: ok ({} groups, {} routes)",
+                "{}: ok ({}, {})",
                 path.display(),
-                c.policy.groups().len(),
-                c.policy.policy().routes.len()
+                plural(groups, "group"),
+                plural(routes, "route")
             );
             ExitCode::SUCCESS
         }

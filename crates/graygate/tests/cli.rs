@@ -232,3 +232,39 @@ fn demo_starts_two_backends_and_routes_by_its_example_policy() {
     demo.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     assert!(out.contains("curl"), "the demo prints what to try:\n{out}");
 }
+
+/// Every example in `examples/` passes `graygate check`, and the complete
+/// example of `docs/configuration.md` is `examples/gateway.toml`.
+#[test]
+fn every_example_passes_check_and_the_docs_show_the_checked_text() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = bin().arg("check").arg(&path).output().unwrap();
+            assert!(out.status.success(), "{}: {}", path.display(), text(&out));
+            assert!(text(&out).contains(": ok ("), "{}", text(&out));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "found only {checked} examples");
+
+    let doc = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+    let block = doc
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap();
+    let example = std::fs::read_to_string(root.join("examples/gateway.toml")).unwrap();
+    let body: String = example
+        .lines()
+        .skip_while(|l| l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        body.trim(),
+        block.trim(),
+        "docs/configuration.md's example differs from examples/gateway.toml"
+    );
+}
