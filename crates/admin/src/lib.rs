@@ -1,0 +1,55 @@
+//! The admin API (R14): JSON under `/api/v1/`, over any [`PolicyStore`].
+//!
+//! Every write goes through the store's compare-and-set, so a change is one
+//! atomic, versioned, audited step; a policy that does not compile is
+//! answered 400 with the path of every bad field and never saved; a write
+//! based on a stale version (`If-Match`) is answered 409. Writes need the
+//! bearer token; when the admin listener is not on loopback, reads need it
+//! too. Errors map to statuses in one place ([`error`]) and never leak
+//! internals. See `docs/operations.md`.
+
+mod auth;
+pub mod error;
+mod explain;
+mod ops;
+mod policy;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use graygate_store::{KeyLookup, PolicyStore};
+use std::sync::Arc;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    /// Where the policy lives.
+    pub store: Arc<dyn PolicyStore>,
+    /// The bearer token; `None` refuses every write.
+    pub token: Option<Arc<str>>,
+    /// Require the token for reads too (set when not listening on loopback).
+    pub protect_reads: bool,
+    /// The gateway's per-user key cache, for `explain` to answer lookups.
+    pub lookup: Option<Arc<KeyLookup>>,
+}
+
+/// Largest request body: a list change of 100,000 ids fits many times over.
+const BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// The API's routes.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(policy::readyz))
+        .route("/api/v1/policy", get(policy::current).put(policy::replace))
+        .route("/api/v1/policy/history", get(policy::history))
+        .route("/api/v1/policy/versions/{version}", get(policy::version))
+        .route("/api/v1/policy/rollback", post(policy::rollback))
+        .route("/api/v1/routes/{route}/splits/{rule}", put(ops::set_split))
+        .route("/api/v1/lists/{list}/add", post(ops::list_add))
+        .route("/api/v1/lists/{list}/remove", post(ops::list_remove))
+        .route("/api/v1/explain", post(explain::explain))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
