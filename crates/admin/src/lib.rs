@@ -20,8 +20,11 @@ use axum::routing::{get, post, put};
 use graygate_store::{KeyLookup, PolicyStore};
 use std::sync::Arc;
 
+/// The policy version the gateway serves now (`None`: it serves none).
+pub type Applied = Arc<dyn Fn() -> Option<u64> + Send + Sync>;
+
 /// What the handlers share.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AdminState {
     /// Where the policy lives.
     pub store: Arc<dyn PolicyStore>,
@@ -31,7 +34,23 @@ pub struct AdminState {
     pub protect_reads: bool,
     /// The gateway's per-user key cache, for `explain` to answer lookups.
     pub lookup: Option<Arc<KeyLookup>>,
+    /// The gateway's applied version, for `/readyz`; without it `/readyz`
+    /// reports the store's latest version.
+    pub applied: Option<Applied>,
 }
+
+impl std::fmt::Debug for AdminState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminState")
+            .field("store", &self.store)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("protect_reads", &self.protect_reads)
+            .field("lookup", &self.lookup.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+pub use ops::diff_summary;
 
 /// Largest request body: a list change of 100,000 ids fits many times over.
 const BODY_LIMIT: usize = 32 * 1024 * 1024;

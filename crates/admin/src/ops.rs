@@ -181,7 +181,7 @@ async fn change_list(
 
 /// A one-line description of what changed from `old` to `new`, for the audit
 /// record: groups, lists (ids added and removed), routes, split weights.
-pub(crate) fn diff_summary(old: &Policy, new: &Policy) -> String {
+pub fn diff_summary(old: &Policy, new: &Policy) -> String {
     let mut items = Vec::new();
     keyed(&mut items, "group", &old.groups, &new.groups);
     for (name, ids) in &new.lists {

@@ -150,15 +150,20 @@ pub(crate) async fn rollback(
     write(&s, &headers, |_| Ok((policy, format!("rollback to version {version}")))).await
 }
 
-/// Ready when a policy is loaded; the store's connection is reported but does
-/// not decide readiness: a gateway keeps routing on its last policy (R20).
+/// Ready when the gateway serves a policy; the store's connection is
+/// reported but does not decide readiness: a gateway keeps routing on its
+/// last policy while the store is down (R20).
 pub(crate) async fn readyz(State(s): State<AdminState>) -> Response {
     let status = s.store.status();
+    let serving = match &s.applied {
+        Some(applied) => applied(),
+        None => status.version,
+    };
     let body = json!({
-        "policy_version": status.version,
-        "store": { "connected": status.is_connected(), "last_error": status.last_error },
+        "policy_version": serving,
+        "store": { "connected": status.is_connected(), "version": status.version, "last_error": status.last_error },
     });
-    let code = if status.version.is_some() {
+    let code = if serving.is_some() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -60,6 +60,7 @@ async fn start(token: Option<&str>, protect_reads: bool) -> Api {
         token: token.map(Arc::from),
         protect_reads,
         lookup: None,
+        applied: None,
     };
     Api {
         app: router(state),

@@ -3,7 +3,7 @@
 use crate::demo;
 use crate::explain::{self, ExplainArgs};
 use clap::{Parser, Subcommand};
-use graygate_proxy::{Config, Gateway, Server, run_with_signals};
+use graygate_proxy::Config;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -37,6 +37,9 @@ pub enum Command {
         /// Where the gateway listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// Where the admin API listens.
+        #[arg(long, default_value = "127.0.0.1:9180")]
+        admin: std::net::SocketAddr,
     },
 }
 
@@ -48,7 +51,7 @@ pub fn main() -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::Check { file } => check(&file),
         Command::Explain(args) => explain::run(&args),
-        Command::Demo { listen } => demo::run(listen),
+        Command::Demo { listen, admin } => demo::run(listen, admin),
     }
 }
 
@@ -118,6 +121,14 @@ pub fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn serve(path: &Path) -> ExitCode {
+    let src = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    // Check the file first, for errors that name its lines.
     let config = match load(path) {
         Ok(c) => c,
         Err(e) => {
@@ -133,13 +144,10 @@ fn serve(path: &Path) -> ExitCode {
         }
     };
     let result = rt.block_on(async {
-        let gateway = Gateway::new(config).map_err(|e| e.to_string())?;
-        let server = Server::bind(gateway).await.map_err(|e| format!("cannot listen: {e}"))?;
-        let addr = server.local_addr().map_err(|e| e.to_string())?;
+        let running = crate::serve::start(&src, Some(path)).await?;
+        let addr = running.server.local_addr().map_err(|e| e.to_string())?;
         tracing::info!(%addr, config = %path.display(), "graygate listening");
-        run_with_signals(server, Some(path.to_owned()))
-            .await
-            .map_err(|e| e.to_string())
+        running.run().await.map_err(|e| e.to_string())
     });
     finish(rt, result)
 }

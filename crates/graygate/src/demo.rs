@@ -6,17 +6,41 @@ mod backend;
 
 pub use backend::{Backend, DemoBody, FNV_START, fnv1a};
 
-use graygate_proxy::{Config, Gateway, Server, StickyKey, run_with_signals};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-/// The demo policy for backends at `v1` and `v2`, gateway on `listen`.
-pub fn policy(listen: SocketAddr, v1: SocketAddr, v2: SocketAddr) -> String {
+/// Where the demo's gateway and admin API listen, and its state directory.
+#[derive(Debug, Clone)]
+pub struct DemoSetup {
+    /// The gateway's address.
+    pub listen: SocketAddr,
+    /// The admin API's address.
+    pub admin: SocketAddr,
+    /// The admin token.
+    pub token: String,
+    /// The embedded store and stickiness secret live here.
+    pub data_dir: std::path::PathBuf,
+}
+
+/// The demo configuration for backends at `v1` and `v2`.
+pub fn policy(setup: &DemoSetup, v1: SocketAddr, v2: SocketAddr) -> String {
+    let DemoSetup {
+        listen,
+        admin,
+        token,
+        data_dir,
+    } = setup;
+    let data_dir = data_dir.display();
     format!(
         r#"# graygate demo: v1 is stable, v2 the canary.
 [gateway]
 listen = "{listen}"
 decision_headers = true        # X-Graygate-Group / X-Graygate-Version on every answer
+data_dir = "{data_dir}"        # the embedded policy store (versions, history) and the stickiness secret
+
+[gateway.admin]
+listen = "{admin}"
+token = "{token}"
 
 [groups.v1]
 servers = [{{ addr = "{v1}" }}]
@@ -51,7 +75,7 @@ split = {{ by = "user", weights = {{ v1 = 9000, v2 = 1000 }} }}
 }
 
 /// Runs the demo until Ctrl-C.
-pub fn run(listen: SocketAddr) -> ExitCode {
+pub fn run(listen: SocketAddr, admin: SocketAddr) -> ExitCode {
     let rt = match crate::cli::runtime(0) {
         Ok(rt) => rt,
         Err(e) => {
@@ -66,20 +90,37 @@ pub fn run(listen: SocketAddr) -> ExitCode {
         let v2 = Backend::start("v2")
             .await
             .map_err(|e| format!("demo backend v2: {e}"))?;
-        let src = policy(listen, v1.addr(), v2.addr());
-        let config = Config::from_toml(&src, 1).map_err(|e| format!("demo policy: {e}"))?;
-        let gateway = Gateway::with_key(config, StickyKey::ephemeral()).map_err(|e| e.to_string())?;
-        let server = Server::bind(gateway)
+        let data_dir = std::env::temp_dir().join(format!("graygate-demo-{}", std::process::id()));
+        let setup = DemoSetup {
+            listen,
+            admin,
+            token: demo_token(),
+            data_dir: data_dir.clone(),
+        };
+        let src = policy(&setup, v1.addr(), v2.addr());
+        let running = crate::serve::start(&src, None)
             .await
-            .map_err(|e| format!("cannot listen on {listen}: {e} (is something else on that port? try --listen)"))?;
-        let addr = server.local_addr().map_err(|e| e.to_string())?;
-        println!("{}", banner(addr, &src));
-        run_with_signals(server, None).await.map_err(|e| e.to_string())
+            .map_err(|e| format!("{e} (is something else on that port? try --listen / --admin)"))?;
+        let addr = running.server.local_addr().map_err(|e| e.to_string())?;
+        let admin = running.admin.unwrap_or(admin);
+        println!("{}", banner(addr, admin, &setup.token, &src));
+        let result = running.run().await.map_err(|e| e.to_string());
+        let _ = std::fs::remove_dir_all(&data_dir);
+        result
     });
     crate::cli::finish(rt, result)
 }
 
-fn banner(addr: SocketAddr, src: &str) -> String {
+/// A fresh random token, so the demo's admin API is not open to every local user.
+fn demo_token() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = std::process::id().to_le_bytes().repeat(4).try_into().unwrap_or([7; 16]);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn banner(addr: SocketAddr, admin: SocketAddr, token: &str, src: &str) -> String {
     format!(
         r#"graygate demo: gateway on http://{addr}, backends v1 and v2 on loopback.
 
@@ -93,6 +134,14 @@ Try:
                                                       # about 10 % of users on v2, always the same ones
   curl -i -c /tmp/gg.txt -H 'X-Gray: 1' http://{addr}/   # sets the stickiness cookie gg_web
   curl -i -b /tmp/gg.txt http://{addr}/               # still v2: pinned by the cookie
+
+Change the policy while it runs (admin API on http://{admin}, see docs/ctl.md):
+  export GRAYGATE_ADMIN=http://{admin} GRAYGATE_TOKEN={token}
+  cargo run --release -- ctl set-split web ten-percent v1=50 v2=50   # now half the users on v2
+  cargo run --release -- ctl list add beta carol                     # carol joins the beta list
+  cargo run --release -- ctl history                                 # who changed what, when
+  cargo run --release -- ctl rollback 1                              # back to the first version
+  curl -s -H "Authorization: Bearer $GRAYGATE_TOKEN" http://{admin}/api/v1/policy/history
 
 Every answer carries X-Graygate-Group and X-Graygate-Version; the access log below has the
 route, group, rule and reason of each request. Ctrl-C stops."#

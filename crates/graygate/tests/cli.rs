@@ -80,7 +80,7 @@ fn wait_for(what: &str, want: &str, mut f: impl FnMut() -> Option<String>) {
 
 fn config(listen: SocketAddr, v1: SocketAddr, v2: SocketAddr, default: &str) -> String {
     format!(
-        "[gateway]\nlisten = \"{listen}\"\nworkers = 1\nsticky_secret = \"cli-test-secret-0123\"\nshutdown_timeout_secs = 2\n\n[groups.v1]\nservers = [{{ addr = \"{v1}\" }}]\n[groups.v2]\nservers = [{{ addr = \"{v2}\" }}]\n\n[lists]\nbeta = [\"alice\"]\n\n[[routes]]\nname = \"web\"\ndefault = \"{default}\"\n\n[[routes.rules]]\nname = \"beta\"\nwhen = {{ list = \"beta\" }}\nto = \"v2\"\n"
+        "[gateway]\nlisten = \"{listen}\"\nworkers = 1\nsticky_secret = \"cli-test-secret-0123\"\nshutdown_timeout_secs = 2\n\n[gateway.admin]\nlisten = \"127.0.0.1:0\"\n\n[groups.v1]\nservers = [{{ addr = \"{v1}\" }}]\n[groups.v2]\nservers = [{{ addr = \"{v2}\" }}]\n\n[lists]\nbeta = [\"alice\"]\n\n[[routes]]\nname = \"web\"\ndefault = \"{default}\"\n\n[[routes.rules]]\nname = \"beta\"\nwhen = {{ list = \"beta\" }}\nto = \"v2\"\n"
     )
 }
 
@@ -218,7 +218,7 @@ async fn serve_reloads_on_sighup_keeps_serving_on_a_bad_file_and_drains_on_sigte
 fn demo_starts_two_backends_and_routes_by_its_example_policy() {
     let listen = free_addr();
     let child = bin()
-        .args(["demo", "--listen", &listen.to_string()])
+        .args(["demo", "--listen", &listen.to_string(), "--admin", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

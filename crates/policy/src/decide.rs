@@ -183,6 +183,14 @@ impl CompiledPolicy {
         &self.groups
     }
 
+    /// What any route's rules read beyond the request head (body, lookups).
+    pub fn needs(&self) -> Needs {
+        self.routes.iter().fold(Needs::default(), |a, r| Needs {
+            body: a.body || r.needs.body,
+            lookup: a.lookup || r.needs.lookup,
+        })
+    }
+
     /// A group's id by name.
     pub fn group_id(&self, name: &str) -> Option<GroupId> {
         self.group_ids.get(name).copied()

@@ -8,8 +8,13 @@
 //! prints one `line N: gateway.key: message` per problem, whichever half of
 //! the file it is in.
 
+mod admin;
+
+pub use admin::{AdminConfig, TOKEN_ENV};
+
 use graygate_policy::cidr::{Cidr, CidrSet};
 use graygate_policy::{CompiledPolicy, FieldError, FieldPath, PolicyError, Seg, line_of};
+use graygate_store::{LookupConfig, StoreConfig};
 use http::HeaderName;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -71,6 +76,13 @@ pub struct GatewayConfig {
     pub upstream_max_idle: usize,
     /// Idle upstream connections older than this are closed, in seconds. Default 60.
     pub upstream_idle_timeout_secs: u64,
+    /// `[gateway.store]`: where the policy's versions live (`docs/store.md`).
+    /// Default: the embedded store in `<data_dir>/store`.
+    pub store: StoreConfig,
+    /// `[gateway.lookup]`: per-user key lookups (`docs/store.md`).
+    pub lookup: LookupConfig,
+    /// `[gateway.admin]`: the admin API (`docs/operations.md`).
+    pub admin: AdminConfig,
 }
 
 impl Default for GatewayConfig {
@@ -98,6 +110,9 @@ impl Default for GatewayConfig {
             fail_timeout_secs: 10,
             upstream_max_idle: 64,
             upstream_idle_timeout_secs: 60,
+            store: StoreConfig::default(),
+            lookup: LookupConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -179,7 +194,7 @@ impl Settings {
     }
 
     /// Checks a [`GatewayConfig`]; errors carry paths under `gateway`.
-    pub fn check(raw: GatewayConfig) -> Result<Settings, PolicyError> {
+    pub fn check(mut raw: GatewayConfig) -> Result<Settings, PolicyError> {
         let mut errors = Vec::new();
         let mut err = |path: &[Seg], message: String| {
             let mut p = vec![Seg::Key("gateway".to_owned())];
@@ -236,6 +251,31 @@ impl Settings {
             if v == 0 {
                 err(&[key(k)], "must be at least 1".to_owned());
             }
+        }
+        if let Err(e) = raw.store.validate() {
+            err(&[key("store")], e.to_string());
+        }
+        if raw.lookup.timeout_ms == 0 || raw.lookup.max_entries == 0 || raw.lookup.max_bytes == 0 {
+            err(
+                &[key("lookup")],
+                "`timeout_ms`, `max_entries` and `max_bytes` must be positive".to_owned(),
+            );
+        }
+        if raw.admin.enabled && !raw.admin.is_loopback() && raw.admin.token.is_none() && raw.admin.token_file.is_none()
+        {
+            // The variable may still hold it; `serve` checks again after reading it.
+            if std::env::var(TOKEN_ENV).is_err() {
+                err(
+                    &[key("admin"), key("listen")],
+                    format!(
+                        "{} is not loopback: set `token_file` (or `token`, or {TOKEN_ENV})",
+                        raw.admin.listen
+                    ),
+                );
+            }
+        }
+        if raw.store.dir.is_none() {
+            raw.store.dir = Some(raw.data_dir.join("store"));
         }
         if !errors.is_empty() {
             return Err(PolicyError { errors });

@@ -19,11 +19,14 @@ use crate::gateway::{Gateway, Snapshot};
 use crate::headers::{ip_value, strip_hop_by_hop, upgrade_request};
 use crate::view::View;
 use graygate_policy::{Decision, Overrides, Reason, Request as _};
+use graygate_store::{KeyLookup, LookupAnswers};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+
 use std::time::{Duration, Instant};
 
 /// Serves one request; never fails: every error becomes a response.
@@ -81,7 +84,17 @@ pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> R
     } else {
         None
     };
-    let decision = route.decide(&view, Overrides { tag, sticky: pinned });
+    let overrides = Overrides { tag, sticky: pinned };
+    // Per-user keys are fetched before deciding (bounded by the lookup
+    // timeout); without a lookup service they stay unanswered and the rules
+    // reading them do not match.
+    let decision = match gw.lookup().filter(|_| route.needs().lookup) {
+        Some(lookup) => {
+            let answers = fetch(lookup, route.lookup_keys(&view)).await;
+            route.decide(&answers.answering(&view), overrides)
+        }
+        None => route.decide(&view, overrides),
+    };
     let already_pinned = pinned == Some(decision.group);
     drop(view);
 
@@ -120,6 +133,12 @@ pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> R
     let resp = respond(&snap, &decision, resp, client_upgrade, pin, read_timeout);
     log(gw, &seen, resp.status(), Some(&decision), Some(&server.addr));
     resp
+}
+
+/// The lookup, boxed: it only runs on routes with lookup rules, and keeps
+/// its large future (Redis I/O through moka) out of every request's future.
+fn fetch(lookup: &KeyLookup, keys: Vec<String>) -> std::pin::Pin<Box<dyn Future<Output = LookupAnswers> + Send + '_>> {
+    Box::pin(lookup.get_all(keys))
 }
 
 /// A stickiness cookie to set.

@@ -12,16 +12,17 @@ use crate::sticky::StickyKey;
 use crate::upstream::{Registry, Upstreams, spawn_health_checks};
 use arc_swap::ArcSwap;
 use graygate_policy::{CompiledPolicy, PolicyError};
+use graygate_store::KeyLookup;
 use http::HeaderValue;
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
 /// Everything a request reads, immutable once published.
 #[derive(Debug)]
 pub struct Snapshot {
     /// The compiled policy.
-    pub policy: CompiledPolicy,
+    pub policy: Arc<CompiledPolicy>,
     /// The gateway settings.
     pub settings: Settings,
     /// Upstream groups, indexed like the policy's groups.
@@ -37,7 +38,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn build(policy: CompiledPolicy, settings: Settings, sticky: StickyKey, registry: &Registry) -> Snapshot {
+    fn build(policy: Arc<CompiledPolicy>, settings: Settings, sticky: StickyKey, registry: &Registry) -> Snapshot {
         let upstreams = Arc::new(Upstreams::build(&policy, &settings, registry));
         let cookie_names = policy
             .policy()
@@ -74,6 +75,8 @@ pub struct Gateway {
     registry: Registry,
     pub(crate) access_log: AccessLog,
     versions: AtomicU64,
+    /// Per-user key lookups, when configured.
+    lookup: OnceLock<Arc<KeyLookup>>,
 }
 
 /// Why a gateway could not start.
@@ -96,31 +99,44 @@ impl Gateway {
     /// A gateway serving `config`, with the stickiness key from the config or
     /// its data directory. Must run inside a tokio runtime (health checks).
     pub fn new(config: Config) -> Result<Arc<Gateway>, StartError> {
-        let raw = &config.settings.raw;
-        let sticky = StickyKey::load(raw.sticky_secret.as_deref(), &raw.data_dir).map_err(|source| StartError::Io {
-            what: format!("stickiness secret in {}", raw.data_dir.display()),
-            source,
-        })?;
-        Gateway::with_key(config, sticky)
+        Gateway::start(Arc::new(config.policy), config.settings, None)
     }
 
     /// A gateway with the given stickiness key (tests, `demo`).
     pub fn with_key(config: Config, sticky: StickyKey) -> Result<Arc<Gateway>, StartError> {
-        let raw = &config.settings.raw;
+        Gateway::start(Arc::new(config.policy), config.settings, Some(sticky))
+    }
+
+    /// A gateway serving `policy` (e.g. from a store) with `settings`; the
+    /// stickiness key is `sticky`, else the configured or kept one.
+    pub fn start(
+        policy: Arc<CompiledPolicy>,
+        settings: Settings,
+        sticky: Option<StickyKey>,
+    ) -> Result<Arc<Gateway>, StartError> {
+        let raw = &settings.raw;
+        let sticky = match sticky {
+            Some(key) => key,
+            None => StickyKey::load(raw.sticky_secret.as_deref(), &raw.data_dir).map_err(|source| StartError::Io {
+                what: format!("stickiness secret in {}", raw.data_dir.display()),
+                source,
+            })?,
+        };
         let access_log =
             AccessLog::new(raw.access_log, raw.access_log_path.as_deref()).map_err(|source| StartError::Io {
                 what: "access log".to_owned(),
                 source,
             })?;
         let registry = Registry::default();
-        let version = config.policy.version();
-        let snapshot = Arc::new(Snapshot::build(config.policy, config.settings, sticky, &registry));
+        let version = policy.version();
+        let snapshot = Arc::new(Snapshot::build(policy, settings, sticky, &registry));
         spawn_health_checks(&snapshot.upstreams);
         Ok(Arc::new(Gateway {
             current: ArcSwap::new(snapshot),
             registry,
             access_log,
             versions: AtomicU64::new(version),
+            lookup: OnceLock::new(),
         }))
     }
 
@@ -130,9 +146,20 @@ impl Gateway {
     }
 
     /// Replaces the policy, keeping the gateway settings; the new policy is
-    /// served by every request that starts after this returns.
-    pub fn swap_policy(&self, policy: CompiledPolicy) {
+    /// served by every request that starts after this returns. Versions only
+    /// move forward: a policy older than the one in force is refused
+    /// (returns false).
+    pub fn swap_policy(&self, policy: impl Into<Arc<CompiledPolicy>>) -> bool {
+        let policy = policy.into();
         let old = self.snapshot();
+        if policy.version() < old.policy.version() {
+            tracing::warn!(
+                version = policy.version(),
+                current = old.policy.version(),
+                "an older policy version was not applied"
+            );
+            return false;
+        }
         self.versions.fetch_max(policy.version(), Relaxed);
         self.publish(Snapshot::build(
             policy,
@@ -140,6 +167,27 @@ impl Gateway {
             old.sticky.clone(),
             &self.registry,
         ));
+        true
+    }
+
+    /// Replaces the settings, keeping the policy (a SIGHUP with a store: the
+    /// policy comes from the store). Start-only settings are kept, with a
+    /// warning when they changed.
+    pub fn reload_settings(&self, settings: Settings) -> Result<(), StartError> {
+        let old = self.snapshot();
+        let sticky = self.sticky_for(&old, &settings)?;
+        self.publish(Snapshot::build(old.policy.clone(), settings, sticky, &self.registry));
+        Ok(())
+    }
+
+    /// Per-user key lookups for rules that read them; set once, at start.
+    pub fn set_lookup(&self, lookup: Arc<KeyLookup>) {
+        let _ = self.lookup.set(lookup);
+    }
+
+    /// The lookup service, when configured.
+    pub fn lookup(&self) -> Option<&Arc<KeyLookup>> {
+        self.lookup.get()
     }
 
     /// Re-reads a whole configuration file's text: on success swaps it in as
@@ -150,25 +198,39 @@ impl Gateway {
         let version = self.versions.load(Relaxed) + 1;
         let config = Config::from_toml(src, version)?;
         let old = self.snapshot();
-        let (was, now) = (&old.settings.raw, &config.settings.raw);
+        let sticky = self.sticky_for(&old, &config.settings)?;
+        self.versions.fetch_max(version, Relaxed);
+        self.publish(Snapshot::build(
+            Arc::new(config.policy),
+            config.settings,
+            sticky,
+            &self.registry,
+        ));
+        Ok(version)
+    }
+
+    /// The stickiness key for new settings; warns about start-only changes.
+    fn sticky_for(&self, old: &Snapshot, settings: &Settings) -> Result<StickyKey, StartError> {
+        let (was, now) = (&old.settings.raw, &settings.raw);
         if was.listen != now.listen
             || was.workers != now.workers
             || was.access_log != now.access_log
             || was.access_log_path != now.access_log_path
+            || was.store != now.store
+            || was.lookup != now.lookup
+            || was.admin != now.admin
         {
-            tracing::warn!("listen, workers and access_log changes take effect at the next restart");
+            tracing::warn!(
+                "listen, workers, access_log, store, lookup and admin changes take effect at the next restart"
+            );
         }
-        let sticky = if was.sticky_secret == now.sticky_secret && was.data_dir == now.data_dir {
-            old.sticky.clone()
-        } else {
-            StickyKey::load(now.sticky_secret.as_deref(), &now.data_dir).map_err(|source| StartError::Io {
-                what: format!("stickiness secret in {}", now.data_dir.display()),
-                source,
-            })?
-        };
-        self.versions.fetch_max(version, Relaxed);
-        self.publish(Snapshot::build(config.policy, config.settings, sticky, &self.registry));
-        Ok(version)
+        if was.sticky_secret == now.sticky_secret && was.data_dir == now.data_dir {
+            return Ok(old.sticky.clone());
+        }
+        StickyKey::load(now.sticky_secret.as_deref(), &now.data_dir).map_err(|source| StartError::Io {
+            what: format!("stickiness secret in {}", now.data_dir.display()),
+            source,
+        })
     }
 
     fn publish(&self, snapshot: Snapshot) {

@@ -13,6 +13,9 @@
 //! read by [`config`]; every key is documented in `docs/configuration.md`.
 
 #![forbid(unsafe_code)]
+// The lookup future (redis-rs through moka) nests deeply enough to pass the
+// default limit when the compiler proves it `Send`.
+#![recursion_limit = "256"]
 
 pub mod access_log;
 pub mod body;

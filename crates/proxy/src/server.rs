@@ -2,9 +2,8 @@
 //! upgrades, graceful shutdown, and the signals of a running gateway.
 //!
 //! Shutdown stops accepting, asks every connection to finish its current
-//! request and close, and waits for them up to a deadline. SIGHUP re-reads
-//! the configuration file and swaps it in, or keeps the running one and logs
-//! why not.
+//! request and close, and waits for them up to a deadline. What SIGHUP does
+//! is the caller's (`graygate serve` re-reads its file).
 
 use crate::forward;
 use crate::gateway::Gateway;
@@ -15,7 +14,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -127,31 +125,20 @@ async fn serve_connection(
     }
 }
 
-/// Serves `server` until SIGTERM or SIGINT; on SIGHUP re-reads `config_path`
-/// and swaps the new configuration in (or keeps the old one, logging why).
-pub async fn run_with_signals(server: Server, config_path: Option<PathBuf>) -> io::Result<()> {
+/// Serves `server` until SIGTERM or SIGINT, then drains; on SIGHUP awaits
+/// `on_hup` (which re-reads the configuration, or does nothing).
+pub async fn run_with_signals<F, Fut>(server: Server, mut on_hup: F) -> io::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
-    let gw = server.gateway.clone();
     let reloader = async move {
         while hup.recv().await.is_some() {
-            let Some(path) = &config_path else {
-                tracing::info!("SIGHUP ignored: no configuration file");
-                continue;
-            };
-            match std::fs::read_to_string(path) {
-                Err(e) => {
-                    tracing::error!(file = %path.display(), error = %e, "reload failed; keeping the running configuration")
-                }
-                Ok(src) => match gw.reload(&src) {
-                    Ok(v) => tracing::info!(file = %path.display(), version = v, "configuration reloaded"),
-                    Err(e) => {
-                        tracing::error!(file = %path.display(), "reload failed; keeping the running configuration: {e}")
-                    }
-                },
-            }
+            on_hup().await;
         }
     };
     let shutdown = async {

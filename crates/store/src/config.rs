@@ -13,6 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// The directory used when `dir` is not set (the gateway sets it to
+/// `<data_dir>/store`).
+pub(crate) const DEFAULT_DIR: &str = "graygate-data/store";
+
 /// Which store holds the policy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,8 +35,8 @@ pub struct StoreConfig {
     /// `embedded` or `redis`.
     pub kind: StoreKind,
     /// Embedded: the data directory. Redis: where the fail-static snapshot is
-    /// kept. Default `data`.
-    pub dir: PathBuf,
+    /// kept. Default: `store` in the gateway's `data_dir` (`graygate-data/store`).
+    pub dir: Option<PathBuf>,
     /// Redis URL (`redis://[:password@]host:port[/db]`, `rediss://` for TLS);
     /// required when `kind = "redis"`.
     pub url: Option<String>,
@@ -59,7 +63,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             kind: StoreKind::Embedded,
-            dir: PathBuf::from("data"),
+            dir: None,
             url: None,
             prefix: "graygate:".into(),
             poll_interval_ms: 2000,
@@ -99,6 +103,11 @@ impl StoreConfig {
 }
 
 impl StoreConfig {
+    /// The directory: `dir`, else `graygate-data/store`.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
+    }
+
     fn sentinel(&self) -> Option<SentinelOptions> {
         match (&self.sentinels[..], &self.sentinel_master) {
             ([], _) | (_, None) => None,
@@ -131,7 +140,7 @@ pub async fn open(config: &StoreConfig) -> Result<OpenStore, StoreError> {
                 history: config.history,
                 poll_interval: Some(poll),
             };
-            let store = EmbeddedStore::open(&config.dir, options).await?;
+            let store = EmbeddedStore::open(config.dir(), options).await?;
             let updates = store.watch();
             Ok(OpenStore {
                 store: Arc::new(store),
@@ -149,7 +158,7 @@ pub async fn open(config: &StoreConfig) -> Result<OpenStore, StoreError> {
                 sentinel: config.sentinel(),
             };
             let store = RedisStore::open(options)?;
-            let cache = SnapshotCache::open(&config.dir).await?;
+            let cache = SnapshotCache::open(&config.dir()).await?;
             let updates = cache.follow(&store).await;
             Ok(OpenStore {
                 store: Arc::new(store),

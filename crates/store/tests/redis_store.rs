@@ -244,7 +244,7 @@ async fn gateways_reconnect_and_catch_up_after_redis_restarts() {
 fn redis_config(server: &RedisServer, dir: &std::path::Path) -> StoreConfig {
     StoreConfig {
         kind: StoreKind::Redis,
-        dir: dir.to_owned(),
+        dir: Some(dir.to_owned()),
         url: Some(server.url()),
         poll_interval_ms: 100,
         timeout_ms: 500,

@@ -1,0 +1,44 @@
+//! Seeding an empty store with the configuration file's policy.
+
+use graygate_policy::Policy;
+use graygate_store::{Change, PolicyStore, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Saves `policy` as version 1 when the store is empty; when the store
+/// already holds a policy that differs, says which one is served. Retries
+/// with backoff while the store cannot be reached, so a gateway started
+/// while Redis is down still seeds it once Redis is up.
+pub(super) async fn seed(store: Arc<dyn PolicyStore>, policy: Policy, origin: String) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match store.load().await {
+            Ok(Some(current)) => {
+                if current.policy().ok().as_ref() != Some(&policy) {
+                    tracing::warn!(
+                        version = current.version(),
+                        file = %origin,
+                        "the policy store's version differs from the file's policy: the store's is served \
+                         (to apply the file: `graygate ctl apply FILE`, or edit it and send SIGHUP)"
+                    );
+                }
+                return;
+            }
+            Ok(None) => {
+                let change = Change::new(format!("file:{origin}"), format!("seeded from {origin}"));
+                match store.save(&policy, 0, change).await {
+                    Ok(saved) => {
+                        tracing::info!(version = saved.version(), file = %origin, "policy store seeded from the file");
+                        return;
+                    }
+                    // Another gateway seeded it first.
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(e) => tracing::warn!(error = %e, "seeding the policy store failed; retrying"),
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "the policy store cannot be read yet; retrying to seed it"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
