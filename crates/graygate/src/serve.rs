@@ -94,7 +94,8 @@ pub async fn start(src: &str, path: Option<&Path>) -> Result<Running, String> {
     tokio::spawn(apply(gateway.clone(), versions));
     let origin = path.map_or_else(|| "built-in configuration".to_owned(), |p| p.display().to_string());
     if let Some(policy) = &file_policy {
-        tokio::spawn(seed::seed(store.clone(), policy.clone(), origin.clone()));
+        let served = gateway.snapshot().policy.version();
+        tokio::spawn(seed::seed(store.clone(), policy.clone(), origin.clone(), served));
     }
     let server = Server::bind(gateway.clone())
         .await

@@ -9,8 +9,14 @@ mod e2e {
     mod errors;
     mod forwarding;
     mod harness;
+    mod live;
     mod operations;
     mod routing;
+    mod shared;
+    // The store crate's real-redis-server harness, shared.
+    #[path = "../../../store/tests/support/redis.rs"]
+    #[allow(dead_code, unreachable_pub)]
+    mod redis_server;
     mod stickiness;
     mod upstreams;
 }

@@ -9,7 +9,11 @@ use std::time::Duration;
 /// already holds a policy that differs, says which one is served. Retries
 /// with backoff while the store cannot be reached, so a gateway started
 /// while Redis is down still seeds it once Redis is up.
-pub(super) async fn seed(store: Arc<dyn PolicyStore>, policy: Policy, origin: String) {
+///
+/// A gateway that already serves a stored version (`served` > 0, from its
+/// snapshot) never seeds: an empty store then means the store lost its data,
+/// and re-seeding would restart the version numbers under the fleet.
+pub(super) async fn seed(store: Arc<dyn PolicyStore>, policy: Policy, origin: String, served: u64) {
     let mut backoff = Duration::from_millis(200);
     loop {
         match store.load().await {
@@ -22,6 +26,15 @@ pub(super) async fn seed(store: Arc<dyn PolicyStore>, policy: Policy, origin: St
                          (to apply the file: `graygate ctl apply FILE`, or edit it and send SIGHUP)"
                     );
                 }
+                return;
+            }
+            Ok(None) if served > 0 => {
+                tracing::error!(
+                    served,
+                    "the policy store is empty but this gateway served version {served} from it: the store lost its \
+                     data (Redis without persistence?). Not seeding it from the file; re-apply the policy with \
+                     `graygate ctl apply` (versions will restart at 1: restart the gateways after)"
+                );
                 return;
             }
             Ok(None) => {

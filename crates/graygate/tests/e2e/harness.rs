@@ -52,16 +52,24 @@ pub(crate) async fn start(src: &str) -> Gw {
     let cfg = Config::from_toml(src, 1).unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{src}"));
     let gateway = Gateway::with_key(cfg, StickyKey::new(b"e2e-secret-0123456789")).unwrap();
     let server = Server::bind(gateway.clone()).await.unwrap();
-    let addr = server.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(server.serve(async {
-        let _ = rx.await;
-    }));
-    Gw {
-        addr,
-        gateway,
-        stop: Some(tx),
-        client: Client::builder(TokioExecutor::new()).build_http(),
+    Gw::serving(server)
+}
+
+impl Gw {
+    /// Serves `server` until the returned `Gw` is dropped or shut down.
+    pub(crate) fn serving(server: Server) -> Gw {
+        let addr = server.local_addr().unwrap();
+        let gateway = server.gateway().clone();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(server.serve(async {
+            let _ = rx.await;
+        }));
+        Gw {
+            addr,
+            gateway,
+            stop: Some(tx),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
     }
 }
 
