@@ -75,7 +75,10 @@ impl Window {
         let shards = (0..shards.max(1))
             .map(|_| Shard(Mutex::new((0..SLOTS).map(|_| Slice::default()).collect())))
             .collect();
-        Window { shards, born_ms: now_ms }
+        Window {
+            shards,
+            born_ms: now_ms,
+        }
     }
 
     /// Records one request that ended at `now_ms` after `latency_us`;
