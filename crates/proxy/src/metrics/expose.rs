@@ -146,6 +146,16 @@ impl Collector for Scrape {
                 (l, d.total.load(Relaxed) as f64)
             }),
         )?;
+        family(
+            &mut enc,
+            "graygate_route_default_group",
+            "1 for each route's default group: the baseline canary comparisons use (join on route and group).",
+            Gauge,
+            snap.policy.policy().routes.iter().map(|r| {
+                let l: Labels<'_, 2> = [("route", &r.name), ("group", &r.default)];
+                (l, 1.0)
+            }),
+        )?;
         let stats = super::stats::build(gw, &snap);
         let split_rows: Vec<(&str, &str, &str, f64, Option<f64>)> = stats
             .routes
