@@ -145,7 +145,9 @@ fn sample(line: &str) -> Sample {
 /// `+Inf` bucket equals `_count`.
 fn check_histograms(e: &Exposition) {
     for (f, _) in e.families.iter().filter(|(_, t)| t.as_str() == "histogram") {
-        let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        // Labels but `le` → (le, cumulative count) per bucket.
+        type Buckets = BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>>;
+        let mut series = Buckets::new();
         for s in e.samples.iter().filter(|s| s.name == format!("{f}_bucket")) {
             let le = s.labels.get("le").expect("a bucket without le");
             let le = if le == "+Inf" {

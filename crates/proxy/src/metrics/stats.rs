@@ -11,6 +11,9 @@ use graygate_metrics::{
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+/// Decision series by (route, rule).
+type ByRule = HashMap<(Box<str>, Box<str>), Vec<Arc<DecisionSeries>>>;
+
 /// Nothing: the gateway is gone.
 pub(super) fn empty() -> Stats {
     Stats {
@@ -34,7 +37,7 @@ pub(super) fn build(gw: &Gateway, snap: &Snapshot) -> Stats {
     let alerts_cfg = &snap.settings.raw.alerts;
     let thresholds = alerts_cfg.thresholds();
     // Decision series by (route, rule), taken out of the lock.
-    let mut decisions: HashMap<(Box<str>, Box<str>), Vec<Arc<DecisionSeries>>> = HashMap::new();
+    let mut decisions = ByRule::new();
     for d in gw.metrics.registry().decisions.values() {
         decisions
             .entry((d.route.clone(), d.rule.clone()))
@@ -118,11 +121,7 @@ pub(super) fn build(gw: &Gateway, snap: &Snapshot) -> Stats {
 }
 
 /// Every split rule of `route`: targets, and what it decided per window.
-fn splits(
-    route: &graygate_policy::model::Route,
-    decisions: &HashMap<(Box<str>, Box<str>), Vec<Arc<DecisionSeries>>>,
-    now: u64,
-) -> Vec<SplitStats> {
+fn splits(route: &graygate_policy::model::Route, decisions: &ByRule, now: u64) -> Vec<SplitStats> {
     let names = rule_names(route);
     route
         .rules
