@@ -1,5 +1,6 @@
 //! Command-line parsing and the four commands.
 
+use crate::ctl::{self, CtlArgs};
 use crate::demo;
 use crate::explain::{self, ExplainArgs};
 use clap::{Parser, Subcommand};
@@ -38,6 +39,8 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
     },
+    /// Talk to a running gateway's admin API: status, get, apply, set-split, list, history, rollback, explain.
+    Ctl(CtlArgs),
 }
 
 /// Runs the command line; the process exit code.
@@ -49,6 +52,7 @@ pub fn main() -> ExitCode {
         Command::Check { file } => check(&file),
         Command::Explain(args) => explain::run(&args),
         Command::Demo { listen } => demo::run(listen),
+        Command::Ctl(args) => ctl::run(&args),
     }
 }
 
