@@ -43,12 +43,24 @@ pub struct CtlArgs {
 #[derive(Debug, Args)]
 pub struct Global {
     /// The admin API's base URL (plain http:// only: use TLS in front of it or an SSH tunnel).
-    #[arg(long, env = "GRAYGATE_ADMIN", default_value = "http://127.0.0.1:9180", global = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "GRAYGATE_ADMIN",
+        default_value = "http://127.0.0.1:9180",
+        global = true
+    )]
     pub admin: String,
     /// The admin token, sent as `Authorization: Bearer` (needed for writes).
-    #[arg(long, env = "GRAYGATE_TOKEN", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "GRAYGATE_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
     pub token: Option<String>,
-    /// Read the admin token from this file (its first line); wins over GRAYGATE_TOKEN.
+    /// Read the admin token from this file (its first line); wins over --token and GRAYGATE_TOKEN.
     #[arg(long, value_name = "PATH", global = true)]
     pub token_file: Option<PathBuf>,
     /// Who makes the change, recorded in the history. Default `$USER@hostname`.

@@ -130,7 +130,9 @@ pub(crate) fn status(url: &str, ready: &Value, latest: Option<&Value>) -> String
 pub(crate) fn decision(d: &Value) -> String {
     let version = d.get("version").and_then(Value::as_u64).unwrap_or(0);
     if d.get("route").is_none_or(Value::is_null) {
-        return format!("no route matches (policy version {version}): the gateway answers its no-route status\n");
+        return format!(
+            "no route matches (policy version {version}): the gateway answers `no_route_status` (404 unless configured)\n"
+        );
     }
     let mut out = String::new();
     for (label, key) in [

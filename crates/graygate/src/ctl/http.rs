@@ -108,9 +108,10 @@ impl Admin {
             ));
         }
         let actor = match &global.actor {
+            // The admin API reads X-Actor only when it is printable ASCII.
             Some(a) => HeaderValue::from_str(a)
                 .ok()
-                .filter(|_| !a.is_empty())
+                .filter(|_| !a.is_empty() && a.chars().all(|c| c == ' ' || c.is_ascii_graphic()))
                 .ok_or_else(|| CtlError::Local(format!("--actor {a:?}: expected printable ASCII")))?,
             None => HeaderValue::from_str(&default_actor()).unwrap_or(HeaderValue::from_static("graygate-ctl")),
         };
@@ -358,6 +359,59 @@ mod tests {
         for bad in ["127.0.0.1:9180", "ftp://x", "http://", "not a url", "http://a:b@h/"] {
             assert!(Base::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    fn admin(token: Option<&str>, actor: Option<&str>) -> Result<Admin, CtlError> {
+        Admin::new(&Global {
+            admin: "http://127.0.0.1:9180".into(),
+            token: token.map(Into::into),
+            token_file: None,
+            actor: actor.map(Into::into),
+            json: false,
+        })
+    }
+
+    #[test]
+    fn every_error_answer_says_what_happened_and_what_to_do() {
+        let a = admin(Some("t"), None).unwrap();
+        let said = |status: u16, body: Value| a.refusal(StatusCode::from_u16(status).unwrap(), &body).to_string();
+        let invalid = serde_json::json!({ "error": "invalid policy", "errors": [
+            { "path": "routes[0].default", "message": "unknown group \"v3\"" },
+            { "path": "", "message": "expected a table" },
+        ]});
+        assert_eq!(
+            said(400, invalid),
+            "the admin API refused the policy; nothing was changed:\n  routes[0].default: unknown group \"v3\"\n  \
+             expected a table"
+        );
+        let bad = serde_json::json!({ "error": "expected {\"ids\": […]}" });
+        assert_eq!(
+            said(400, bad),
+            "the admin API refused the request: expected {\"ids\": […]}"
+        );
+        let stale = serde_json::json!({ "error": "stale version", "current_version": 7 });
+        assert_eq!(
+            said(409, stale),
+            "the policy changed meanwhile: it is now at version 7; re-read it and retry"
+        );
+        let down = serde_json::json!({ "error": "the policy store is unavailable; nothing was changed" });
+        assert_eq!(
+            said(503, down),
+            "the admin API is unavailable: the policy store is unavailable; nothing was changed"
+        );
+        let odd = serde_json::json!({ "error": "teapot" });
+        assert_eq!(said(418, odd), "the admin API answered 418 I'm a teapot: teapot");
+        let tokenless = admin(None, None).unwrap();
+        let m = tokenless.refusal(StatusCode::UNAUTHORIZED, &Value::Null).to_string();
+        assert!(m.contains("none was given: set --token"), "{m}");
+    }
+
+    #[test]
+    fn an_actor_must_fit_in_a_header() {
+        assert!(admin(None, Some("alice@ops")).is_ok());
+        assert!(admin(None, Some("zoë")).is_err());
+        assert!(admin(None, Some("")).is_err());
+        assert!(default_actor().chars().all(|c| c.is_ascii_graphic()));
     }
 
     #[test]
