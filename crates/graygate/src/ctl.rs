@@ -3,7 +3,7 @@
 //! user list, read the history, roll back, explain a request.
 //!
 //! One command is one HTTP/1.1 request (two for `status`) over plain
-//! `http://` on a current-thread runtime ([`http`]). Everything that can be
+//! `http://` on a current-thread runtime (`ctl/http.rs`). Everything that can be
 //! checked without the gateway — a policy file, split percentages, ids — is
 //! checked here first, so a mistake is reported with its line and nothing is
 //! sent. Every failure is one message on stderr and exit code 1 ([`CtlError`]).
