@@ -1,4 +1,4 @@
-//! Command-line parsing and the four commands.
+//! Command-line parsing and the commands.
 
 use crate::ctl::{self, CtlArgs};
 use crate::demo;

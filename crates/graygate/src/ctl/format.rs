@@ -45,8 +45,15 @@ pub(crate) fn version_line(v: &Value) -> String {
     )
 }
 
-/// `applied version N: SUMMARY`, for every write.
+/// `applied version N: SUMMARY`, for every write; `no change: …` when the
+/// write changed nothing and so made no version.
 pub(crate) fn applied(answer: &Value) -> String {
+    if answer.get("changed") == Some(&Value::Bool(false)) {
+        return format!(
+            "no change: the policy is already so at version {}\n",
+            answer.get("version").and_then(Value::as_u64).unwrap_or(0)
+        );
+    }
     format!(
         "applied version {}: {}\n",
         answer.get("version").and_then(Value::as_u64).unwrap_or(0),
