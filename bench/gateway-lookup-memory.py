@@ -64,6 +64,7 @@ def main():
     ensure("wrk", "wrk")
     stack = Stack()
     try:
+        stack.fast_upstream(cpus="1")
         # Every 10th of the first 100,000 ids of each wrk thread is gray, the
         # seed's way: gray:<uid> = 1.
         redis_cli = ["redis-cli", "-p", str(stack.redis_port)]

@@ -95,6 +95,34 @@ class Stack:
         self.upstream_addr = f"127.0.0.1:{self.upstream.server_address[1]}"
         self.binary = build_graygate()
 
+    def fast_upstream(self, cpus="1"):
+        """An nginx answering `200 ok` (installed when missing), for load: the
+        Python upstream above serves only a few thousand requests a second.
+        Sets and returns `upstream_addr`."""
+        ensure("nginx", "nginx-light")
+        port = free_port()
+        conf = self.dir / "nginx.conf"
+        conf.write_text(f"""daemon off;
+worker_processes 1;
+error_log stderr error;
+pid {self.dir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.dir}/body;
+    server {{
+        listen 127.0.0.1:{port} reuseport;
+        keepalive_requests 1000000;
+        location / {{ return 200 "ok\\n"; }}
+    }}
+}}
+""")
+        self.procs.append(subprocess.Popen(["taskset", "-c", cpus, "nginx", "-p", str(self.dir), "-c", str(conf)],
+                                           stderr=subprocess.DEVNULL))
+        wait_port(port, self.procs[-1])
+        self.upstream_addr = f"127.0.0.1:{port}"
+        return self.upstream_addr
+
     def gateway(self, name, policy, extra="", cpus=None):
         """Starts `graygate serve` on a Redis store; returns (proc, port, admin_port)."""
         port, admin = free_port(), free_port()
