@@ -16,6 +16,7 @@ import argparse
 import datetime
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,14 @@ end
 """
 
 
+def redis_commands(port):
+    out = subprocess.run(["redis-cli", "-p", str(port), "info", "stats"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("total_commands_processed:"):
+            return int(line.split(":")[1])
+    return 0
+
+
 def status_kib(pid, key):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
@@ -64,6 +73,7 @@ def main():
     ensure("wrk", "wrk")
     stack = Stack()
     try:
+        stack.fast_upstream(cpus="1")
         # Every 10th of the first 100,000 ids of each wrk thread is gray, the
         # seed's way: gray:<uid> = 1.
         redis_cli = ["redis-cli", "-p", str(stack.redis_port)]
@@ -95,8 +105,14 @@ to = "v2"
              "-s", str(script), f"http://127.0.0.1:{port}/", "--", str(per_thread)],
             stdout=subprocess.PIPE, text=True)
         samples, start = [], time.time()
+        seeded = keys.count("\n")
         while wrk.poll() is None:
             samples.append((round(time.time() - start, 1), status_kib(proc.pid, "VmRSS")))
+            # wrk's threads stop at their share, but wrk itself may wait for
+            # its duration: SIGINT (wrk then prints its summary) once Redis
+            # has answered every id.
+            if redis_commands(stack.redis_port) >= seeded + per_thread * THREADS:
+                wrk.send_signal(signal.SIGINT)
             time.sleep(0.5)
         out = wrk.stdout.read()
         peak = status_kib(proc.pid, "VmHWM")

@@ -61,6 +61,9 @@ def wait_port(port, proc=None, timeout=20.0):
 
 class _Ok(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without this, Nagle holds the
+    # body until the gateway's delayed ACK, 40 ms per request.
+    disable_nagle_algorithm = True
 
     def do_GET(self):
         body = b"ok\n"
@@ -91,6 +94,34 @@ class Stack:
         threading.Thread(target=self.upstream.serve_forever, daemon=True).start()
         self.upstream_addr = f"127.0.0.1:{self.upstream.server_address[1]}"
         self.binary = build_graygate()
+
+    def fast_upstream(self, cpus="1"):
+        """An nginx answering `200 ok` (installed when missing), for load: the
+        Python upstream above serves only a few thousand requests a second.
+        Sets and returns `upstream_addr`."""
+        ensure("nginx", "nginx-light")
+        port = free_port()
+        conf = self.dir / "nginx.conf"
+        conf.write_text(f"""daemon off;
+worker_processes 1;
+error_log stderr error;
+pid {self.dir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.dir}/body;
+    server {{
+        listen 127.0.0.1:{port} reuseport;
+        keepalive_requests 1000000;
+        location / {{ return 200 "ok\\n"; }}
+    }}
+}}
+""")
+        self.procs.append(subprocess.Popen(["taskset", "-c", cpus, "nginx", "-p", str(self.dir), "-c", str(conf)],
+                                           stderr=subprocess.DEVNULL))
+        wait_port(port, self.procs[-1])
+        self.upstream_addr = f"127.0.0.1:{port}"
+        return self.upstream_addr
 
     def gateway(self, name, policy, extra="", cpus=None):
         """Starts `graygate serve` on a Redis store; returns (proc, port, admin_port)."""

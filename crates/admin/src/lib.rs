@@ -18,7 +18,7 @@ pub mod error;
 mod explain;
 mod metrics;
 mod ops;
-mod policy;
+pub mod policy;
 mod stats;
 
 use axum::Router;
@@ -63,6 +63,7 @@ impl std::fmt::Debug for AdminState {
 }
 
 pub use ops::diff_summary;
+pub use policy::same_document;
 
 /// Largest request body: a list change of 100,000 ids fits many times over.
 const BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -82,7 +83,11 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/v1/lists/{list}/add", post(ops::list_add))
         .route("/api/v1/lists/{list}/remove", post(ops::list_remove))
         .route("/api/v1/explain", post(explain::explain))
+        .fallback(|uri: axum::http::Uri| async move {
+            error::ApiError::NotFound(format!("no such endpoint: {}", uri.path()))
+        })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
 }

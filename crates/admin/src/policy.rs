@@ -28,13 +28,21 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         .map_err(|_| ApiError::BadRequest(format!("If-Match: expected a policy version such as \"7\", got {v:?}")))
 }
 
-/// Who makes a change: the `X-Actor` header, else `admin-api`.
-fn actor(headers: &HeaderMap) -> String {
-    headers
-        .get("x-actor")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| "admin-api".to_owned(), |v| v.chars().take(128).collect())
+/// Who makes a change: the `X-Actor` header (printable ASCII, at most 128
+/// characters kept), else `admin-api`.
+fn actor(headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(v) = headers.get("x-actor") else {
+        return Ok("admin-api".to_owned());
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("X-Actor must be printable ASCII".to_owned()))?
+        .trim();
+    Ok(if v.is_empty() {
+        "admin-api".to_owned()
+    } else {
+        v.chars().take(128).collect()
+    })
 }
 
 fn etag(version: u64) -> [(header::HeaderName, HeaderValue); 1] {
@@ -74,14 +82,27 @@ pub(crate) async fn write(
         })?),
         None => None,
     };
+    let who = actor(headers)?;
+    let unchanged = old.clone();
     let (policy, summary) = edit(old)?;
+    if unchanged.as_ref().is_some_and(|old| same_document(old, &policy)) {
+        // Nothing to save: answer like a save would, without a new version.
+        let body = json!({ "version": at, "summary": "no change", "changed": false });
+        return Ok((StatusCode::OK, etag(at), Json(body)).into_response());
+    }
     let saved = state
         .store
-        .save(&policy, expected, Change::new(actor(headers), summary.clone()))
+        .save(&policy, expected, Change::new(who, summary.clone()))
         .await?;
     tracing::info!(version = saved.version(), who = %saved.meta.who, %summary, "policy changed");
-    let body = json!({ "version": saved.version(), "summary": summary });
+    let body = json!({ "version": saved.version(), "summary": summary, "changed": true });
     Ok((StatusCode::OK, etag(saved.version()), Json(body)).into_response())
+}
+
+/// Equal as stored: the same JSON text. (`Policy`'s `==` ignores the order
+/// of maps, and a split's order decides which users move.)
+pub fn same_document(a: &Policy, b: &Policy) -> bool {
+    matches!((serde_json::to_string(a), serde_json::to_string(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 pub(crate) async fn current(State(s): State<AdminState>) -> Result<Response, ApiError> {

@@ -180,11 +180,13 @@ async fn a_bad_policy_names_every_bad_field_and_nothing_is_saved() {
 #[tokio::test]
 async fn if_match_with_a_stale_version_is_a_conflict() {
     let api = start(Some(TOKEN), false).await;
+    let mut next = policy_json();
+    next["lists"]["beta"] = json!(["alice", "bob"]);
     api.write("PUT", "/api/v1/policy", policy_json()).await;
-    api.write("PUT", "/api/v1/policy", policy_json()).await;
+    api.write("PUT", "/api/v1/policy", next.clone()).await;
     let auth = format!("Bearer {TOKEN}");
     let stale = [("authorization", auth.as_str()), ("if-match", "\"1\"")];
-    let (status, body) = api.call("PUT", "/api/v1/policy", Some(policy_json()), &stale).await;
+    let (status, body) = api.call("PUT", "/api/v1/policy", Some(next), &stale).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["current_version"], 2);
     let fresh = [("authorization", auth.as_str()), ("if-match", "\"2\"")];
@@ -352,11 +354,16 @@ async fn a_hundred_thousand_ids_in_one_call() {
     let (status, body) = api.write("POST", "/api/v1/lists/beta/add", json!({ "ids": ids })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["summary"], "list beta: +100000 ids (100001 in all)");
-    // Adding again changes nothing but is still a version; removing counts only present ids.
+    // Adding ids already there changes nothing: no new version. Removing
+    // counts only the ids present.
     let (_, body) = api
         .write("POST", "/api/v1/lists/beta/add", json!({ "ids": ["alice", "user-7"] }))
         .await;
-    assert_eq!(body["summary"], "list beta: +0 ids (100001 in all)");
+    assert_eq!(
+        (&body["summary"], &body["version"]),
+        (&json!("no change"), &json!(2)),
+        "{body}"
+    );
     let (_, body) = api
         .write(
             "POST",
@@ -419,4 +426,59 @@ async fn explain_reports_the_decision_of_the_stored_policy() {
         .call("POST", "/api/v1/explain", Some(json!({ "path": "/" })), &[])
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn every_error_is_json_and_no_op_writes_make_no_version() {
+    let api = start(Some(TOKEN), false).await;
+    api.write("PUT", "/api/v1/policy", policy_json()).await;
+    for (method, uri) in [
+        ("GET", "/api/v1/nope"),
+        ("DELETE", "/api/v1/policy"),
+        ("GET", "/api/v1/policy/versions/abc"),
+        ("GET", "/api/v1/policy/history?limit=x"),
+    ] {
+        let (status, body) = api.call(method, uri, None, &[]).await;
+        assert!(status.is_client_error(), "{method} {uri}: {status}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{method} {uri}: {body}"
+        );
+    }
+    // The scheme is case-insensitive; a non-ASCII actor is refused.
+    let lower = format!("bearer {TOKEN}");
+    let (status, body) = api
+        .call(
+            "PUT",
+            "/api/v1/policy",
+            Some(policy_json()),
+            &[("authorization", &lower)],
+        )
+        .await;
+    assert_eq!((status, &body["changed"]), (StatusCode::OK, &json!(false)), "{body}");
+    assert_eq!(body["version"], 1, "the same policy again is not a new version");
+    let auth = format!("Bearer {TOKEN}");
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/lists/beta/add")
+        .header("authorization", &auth)
+        .header("x-actor", axum::http::HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap())
+        .body(Body::from(r#"{"ids":["zoe"]}"#))
+        .unwrap();
+    let resp = api.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let (_, body) = api
+        .write("POST", "/api/v1/lists/beta/add", json!({ "ids": ["alice"] }))
+        .await;
+    assert_eq!(body["changed"], false, "{body}");
+    assert_eq!(api.versions().await, vec![1]);
+    let (_, d) = api
+        .call(
+            "POST",
+            "/api/v1/explain",
+            Some(json!({ "url": "http://other.example/" })),
+            &[],
+        )
+        .await;
+    assert!(d["notes"].is_array(), "{d}");
 }

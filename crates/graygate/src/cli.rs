@@ -1,5 +1,6 @@
-//! Command-line parsing and the four commands.
+//! Command-line parsing and the commands.
 
+use crate::ctl::{self, CtlArgs};
 use crate::demo;
 use crate::explain::{self, ExplainArgs};
 use clap::{Parser, Subcommand};
@@ -41,6 +42,8 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:9180")]
         admin: std::net::SocketAddr,
     },
+    /// Talk to a running gateway's admin API: status, get, apply, set-split, list, history, rollback, explain.
+    Ctl(CtlArgs),
 }
 
 /// Runs the command line; the process exit code.
@@ -52,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Check { file } => check(&file),
         Command::Explain(args) => explain::run(&args),
         Command::Demo { listen, admin } => demo::run(listen, admin),
+        Command::Ctl(args) => ctl::run(&args),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `graygate` binary's commands — `serve`, `check`, `explain`, `demo` —
+//! The `graygate` binary's commands — `serve`, `check`, `explain`, `demo`, `ctl` —
 //! as a library, so that end-to-end tests drive the same code.
 //!
 //! The binary is thin: parsing arguments ([`cli`]), reading files, building
@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod ctl;
 pub mod demo;
 pub mod explain;
 pub mod serve;

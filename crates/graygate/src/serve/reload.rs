@@ -4,6 +4,7 @@
 //! A policy changed through the admin API is not reverted by a reload whose
 //! file policy did not change.
 
+use graygate_admin::same_document;
 use graygate_policy::Policy;
 use graygate_proxy::{Config, Gateway};
 use graygate_store::{Change, PolicyStore, StoreError};
@@ -53,7 +54,8 @@ impl Reloader {
         }
         let mut last = self.last.lock().await;
         match policy {
-            Some(policy) if last.as_ref() != Some(&policy) => match self.save(&policy).await {
+            Some(policy) if !last.as_ref().is_some_and(|l| same_document(l, &policy)) => match self.save(&policy).await
+            {
                 Ok(Some(version)) => {
                     tracing::info!(%file, version, "configuration reloaded; the file's policy saved as a new version");
                     *last = Some(policy);
@@ -76,7 +78,7 @@ impl Reloader {
         loop {
             let current = self.store.load().await?;
             let old = current.as_ref().map(|c| c.policy()).transpose()?;
-            if old.as_ref() == Some(policy) {
+            if old.as_ref().is_some_and(|o| same_document(o, policy)) {
                 return Ok(None);
             }
             let summary = match &old {

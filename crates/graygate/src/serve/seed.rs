@@ -18,7 +18,10 @@ pub(super) async fn seed(store: Arc<dyn PolicyStore>, policy: Policy, origin: St
     loop {
         match store.load().await {
             Ok(Some(current)) => {
-                if current.policy().ok().as_ref() != Some(&policy) {
+                let same = current
+                    .policy()
+                    .is_ok_and(|p| graygate_admin::same_document(&p, &policy));
+                if !same {
                     tracing::warn!(
                         version = current.version(),
                         file = %origin,

@@ -28,6 +28,21 @@ async fn a_bad_reload_changes_nothing() {
 }
 
 #[tokio::test]
+async fn versions_are_applied_in_order_never_backwards() {
+    let (v1, v2) = backends().await;
+    let gw = start(&config("decision_headers = true", &two_groups(&v1, &v2, "", ""))).await;
+    let to_v2 = two_groups(&v1, &v2, "", "").replace("default = \"v1\"", "default = \"v2\"");
+    let compile = |src: &str, version| graygate_policy::compile_toml(src, version).unwrap();
+    assert!(gw.gateway.swap_policy(compile(&to_v2, 5)));
+    let r = gw.get("/", &[]).await;
+    assert_eq!((r.backend(), r.h("x-graygate-version")), ("v2", "5"));
+    // A late, older version (a slow compile, a lagging store) is refused.
+    assert!(!gw.gateway.swap_policy(compile(&two_groups(&v1, &v2, "", ""), 4)));
+    let r = gw.get("/", &[]).await;
+    assert_eq!((r.backend(), r.h("x-graygate-version")), ("v2", "5"));
+}
+
+#[tokio::test]
 async fn shutdown_lets_the_request_in_flight_finish_and_refuses_new_connections() {
     let (v1, v2) = backends().await;
     let mut gw = start(&config("", &two_groups(&v1, &v2, "", ""))).await;
