@@ -156,19 +156,19 @@ impl Collector for Scrape {
                 (l, 1.0)
             }),
         )?;
-        let stats = super::stats::build(gw, &snap);
-        let split_rows: Vec<(&str, &str, &str, f64, Option<f64>)> = stats
-            .routes
+        let splits = super::stats::all_splits(gw, &snap);
+        let split_rows: Vec<(&str, &str, &str, f64, Option<f64>)> = splits
             .iter()
-            .flat_map(|r| {
-                r.splits.iter().flat_map(move |s| {
+            .flat_map(|(route, splits)| {
+                splits.iter().flat_map(move |s| {
                     s.groups.iter().map(move |g| {
                         let observed = g.observed.get("1m").copied().flatten();
-                        (r.route.as_str(), s.rule.as_str(), g.group.as_str(), g.target, observed)
+                        (route.as_str(), s.rule.as_str(), g.group.as_str(), g.target, observed)
                     })
                 })
             })
             .collect();
+        let alerts = m.alerts.list();
         family(
             &mut enc,
             "graygate_split_target_share",
@@ -194,7 +194,7 @@ impl Collector for Scrape {
             "graygate_canary_alert",
             "1 while a canary alert fires: the group is worse than the route's default group (kind: latency or success_rate).",
             Gauge,
-            stats.alerts.iter().map(|a| {
+            alerts.iter().map(|a| {
                 let l: Labels<'_, 4> = [
                     ("route", &a.route),
                     ("group", &a.group),

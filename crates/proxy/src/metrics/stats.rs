@@ -31,12 +31,8 @@ fn windows() -> BTreeMap<String, u64> {
     WINDOWS.iter().map(|(k, s)| ((*k).to_owned(), *s)).collect()
 }
 
-/// The stats of `snap`'s routes.
-pub(super) fn build(gw: &Gateway, snap: &Snapshot) -> Stats {
-    let now = now_ms();
-    let alerts_cfg = &snap.settings.raw.alerts;
-    let thresholds = alerts_cfg.thresholds();
-    // Decision series by (route, rule), taken out of the lock.
+/// Decision series by (route, rule), taken out of the registry's lock.
+fn by_rule(gw: &Gateway) -> ByRule {
     let mut decisions = ByRule::new();
     for d in gw.metrics.registry().decisions.values() {
         decisions
@@ -44,6 +40,25 @@ pub(super) fn build(gw: &Gateway, snap: &Snapshot) -> Stats {
             .or_default()
             .push(d.clone());
     }
+    decisions
+}
+
+/// Every route's name and split rules (what `/metrics` needs of the stats).
+pub(super) fn all_splits(gw: &Gateway, snap: &Snapshot) -> Vec<(String, Vec<SplitStats>)> {
+    let (decisions, now) = (by_rule(gw), now_ms());
+    let routes = &snap.policy.policy().routes;
+    routes
+        .iter()
+        .map(|r| (r.name.clone(), splits(r, &decisions, now)))
+        .collect()
+}
+
+/// The stats of `snap`'s routes.
+pub(super) fn build(gw: &Gateway, snap: &Snapshot) -> Stats {
+    let now = now_ms();
+    let alerts_cfg = &snap.settings.raw.alerts;
+    let thresholds = alerts_cfg.thresholds();
+    let decisions = by_rule(gw);
     let policy = &snap.policy;
     let routes = policy
         .policy()
