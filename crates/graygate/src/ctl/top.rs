@@ -167,8 +167,9 @@ fn row(out: &mut String, stats: &Stats, route: &RouteStats, g: &GroupStats, spli
         })
         .collect();
     let name = format!("  {}{}", g.group, if g.default { " *" } else { "" });
-    let _ = writeln!(
-        out,
+    let mut line = String::new();
+    let _ = write!(
+        line,
         "{:<24} {:>9} {:>8} {:>9} {:>9} {:>7} {:>13}  {}{}{}",
         name,
         w.map_or("-".to_owned(), |w| format!("{:.1}", w.rate)),
@@ -187,6 +188,8 @@ fn row(out: &mut String, stats: &Stats, route: &RouteStats, g: &GroupStats, spli
         },
         alerts.join(", "),
     );
+    out.push_str(line.trim_end());
+    out.push('\n');
 }
 
 #[cfg(test)]
