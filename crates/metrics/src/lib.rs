@@ -5,7 +5,7 @@
 //!   histogram of latencies (≤ 1 % relative error) per 10-second slice,
 //!   sharded per thread — read back as a [`Summary`] over the last minute
 //!   or five.
-//! - [`compare`]: the canary comparison (R13): one group's window against
+//! - [`mod@compare`]: the canary comparison (R13): one group's window against
 //!   the route's default group's, with a minimum sample count, a p99 ratio
 //!   and a success-rate margin. A pure function over plain values; the
 //!   alerts, the A/B view of `/api/v1/stats` and a future automatic rollout

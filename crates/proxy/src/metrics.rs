@@ -1,16 +1,16 @@
 //! Per-route, per-group metrics (R13, R18): recorded on the request path,
 //! read by `/metrics`, `/api/v1/stats` and the canary alerts.
 //!
-//! - [`series`]: the long-lived series, kept by *name* in a registry so that
+//! - `series`: the long-lived series, kept by *name* in a registry so that
 //!   a new policy version keeps the counters of the routes and groups that
 //!   still exist;
-//! - [`table`]: per snapshot, the policy's dense route and group ids mapped to
+//! - `table`: per snapshot, the policy's dense route and group ids mapped to
 //!   those series, so that recording a request is a few relaxed atomic adds
 //!   and one short, per-thread-sharded lock for the latency window — no
 //!   label hashing, no allocation;
-//! - [`expose`]: the Prometheus text exposition (prometheus-client);
-//! - [`stats`]: the JSON of `/api/v1/stats`;
-//! - [`alerts`] and [`webhook`]: the canary alerts, evaluated in the
+//! - `expose`: the Prometheus text exposition (prometheus-client);
+//! - `stats`: the JSON of `/api/v1/stats`;
+//! - `alerts` and `webhook`: the canary alerts, evaluated in the
 //!   background with `graygate_metrics::compare`, logged, exported and
 //!   POSTed to webhooks.
 //!

@@ -80,8 +80,8 @@ pub(crate) fn render(stats: &Stats, window: &str, admin: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "\n{:<24} {:>9} {:>8} {:>9} {:>9} {:>7} {:>13}  {}",
-        "ROUTE / GROUP", "REQ/S", "SUCCESS", "P50 ms", "P99 ms", "SHARE", "SPLIT/TARGET", "VS DEFAULT"
+        "\n{:<24} {:>9} {:>8} {:>9} {:>9} {:>7} {:>13}  VS DEFAULT",
+        "ROUTE / GROUP", "REQ/S", "SUCCESS", "P50 ms", "P99 ms", "SHARE", "SPLIT/TARGET"
     );
     for route in &stats.routes {
         let _ = writeln!(out, "{}  (default {})", route.route, route.default_group);
