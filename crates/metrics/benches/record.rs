@@ -15,7 +15,11 @@ fn record(c: &mut Criterion) {
     c.bench_function("window_record", |b| {
         b.iter(|| {
             i += 1;
-            w.record(black_box(i / 64), black_box(100 + (i * 7919) % 50_000), i.is_multiple_of(100));
+            w.record(
+                black_box(i / 64),
+                black_box(100 + (i * 7919) % 50_000),
+                i.is_multiple_of(100),
+            );
         })
     });
     let counter = WindowCounter::default();
