@@ -201,3 +201,6 @@ impl MetricsSource for GatewayMetrics {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

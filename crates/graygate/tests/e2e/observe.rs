@@ -98,7 +98,7 @@ fn exact_ms(sorted_us: &[u64], q: f64) -> f64 {
     sorted_us[rank - 1] as f64 / 1000.0
 }
 
-/// 1,000 users through a slow group (50 ms), a failing one (every 5th
+/// 1,000 users through a slow group (80 ms), a failing one (every 5th
 /// answer a 500), a healthy one and the default: the counters, decisions,
 /// histograms, quantiles (against the access log's latencies, the same
 /// measurements), observed shares, and the alerts — latency for the slow
@@ -107,7 +107,7 @@ fn exact_ms(sorted_us: &[u64], q: f64) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn known_traffic_shows_in_counters_quantiles_shares_and_alerts() {
     let stable = Scripted::start("stable", Duration::ZERO, 0).await;
-    let slow = Scripted::start("slow", Duration::from_millis(50), 0).await;
+    let slow = Scripted::start("slow", Duration::from_millis(80), 0).await;
     let failing = Scripted::start("failing", Duration::ZERO, 5).await;
     let healthy = Scripted::start("healthy", Duration::ZERO, 0).await;
     let hook = Hook::start().await;
