@@ -52,12 +52,17 @@ pub(crate) fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Most latency-window shards per series: beyond this, threads share shards
+/// (a lock held for ~25 ns) rather than multiply the windows' memory.
+const MAX_SHARDS: usize = 4;
+
 /// The gateway's metrics state, outliving snapshots.
 #[derive(Debug)]
 pub struct Metrics {
     enabled: bool,
     registry: Mutex<Registry>,
-    /// Window shards per series: one per worker thread is plenty.
+    /// Window shards per series: one per worker thread, at most
+    /// [`MAX_SHARDS`] (each costs up to 31 histograms of 12 KiB).
     shards: usize,
     undecided: [AtomicU64; 5],
     applies: AtomicU64,
@@ -75,7 +80,7 @@ impl Metrics {
         Metrics {
             enabled,
             registry: Mutex::default(),
-            shards: if workers == 0 { cores } else { workers }.clamp(1, 64),
+            shards: if workers == 0 { cores } else { workers }.clamp(1, MAX_SHARDS),
             undecided: Default::default(),
             applies: AtomicU64::new(0),
             applied_at_ms: AtomicU64::new(0),

@@ -94,3 +94,11 @@ fn an_empty_summary_has_no_quantiles() {
     assert_eq!(s.quantile_ms(0.99), None);
     assert_eq!(s.success_rate(), None);
 }
+
+#[test]
+fn a_slice_histogram_stays_near_twelve_kib() {
+    // The memory figure of docs/observability.md: counts × 4 bytes.
+    let h = histogram::<u32>().unwrap();
+    let bytes = h.distinct_values() * 4;
+    assert!((10_000..=13_000).contains(&bytes), "{bytes} bytes");
+}
