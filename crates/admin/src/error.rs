@@ -31,6 +31,8 @@ pub enum ApiError {
     },
     /// 503: the store cannot be reached; nothing was changed.
     Unavailable,
+    /// 500: graygate failed (the cause is logged where it happened).
+    Internal,
 }
 
 impl From<StoreError> for ApiError {
@@ -74,6 +76,7 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "error": "the policy store is unavailable; nothing was changed" }),
             ),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": "internal error" })),
         };
         (status, Json(body)).into_response()
     }

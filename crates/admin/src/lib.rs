@@ -7,16 +7,24 @@
 //! bearer token; when the admin listener is not on loopback, reads need it
 //! too. Errors map to statuses in one place ([`error`]) and never leak
 //! internals. See `docs/operations.md`.
+//!
+//! `GET /metrics` (Prometheus text) and `GET /api/v1/stats` (live per-group
+//! windows, canary comparison, alerts) read the gateway's metrics through a
+//! [`MetricsSource`]; they are reads like any other (open on loopback, the
+//! token off it). See `docs/observability.md`.
 
 mod auth;
 pub mod error;
 mod explain;
+mod metrics;
 mod ops;
 pub mod policy;
+mod stats;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
+use graygate_metrics::MetricsSource;
 use graygate_store::{KeyLookup, PolicyStore};
 use std::sync::Arc;
 
@@ -37,6 +45,9 @@ pub struct AdminState {
     /// The gateway's applied version, for `/readyz`; without it `/readyz`
     /// reports the store's latest version.
     pub applied: Option<Applied>,
+    /// The gateway's metrics, for `/metrics` and `/api/v1/stats`; without
+    /// them both answer 404.
+    pub metrics: Option<Arc<dyn MetricsSource>>,
 }
 
 impl std::fmt::Debug for AdminState {
@@ -46,6 +57,7 @@ impl std::fmt::Debug for AdminState {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("protect_reads", &self.protect_reads)
             .field("lookup", &self.lookup.is_some())
+            .field("metrics", &self.metrics.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -61,6 +73,8 @@ pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(policy::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/v1/stats", get(stats::stats))
         .route("/api/v1/policy", get(policy::current).put(policy::replace))
         .route("/api/v1/policy/history", get(policy::history))
         .route("/api/v1/policy/versions/{version}", get(policy::version))

@@ -61,6 +61,7 @@ async fn start(token: Option<&str>, protect_reads: bool) -> Api {
         protect_reads,
         lookup: None,
         applied: None,
+        metrics: None,
     };
     Api {
         app: router(state),

@@ -14,8 +14,10 @@ mod format;
 mod http;
 mod input;
 mod policy_toml;
+mod top;
 
 pub use format::Format;
+pub use top::TopArgs;
 
 use clap::{Args, Subcommand};
 use std::fmt;
@@ -123,6 +125,8 @@ pub enum CtlCommand {
     },
     /// Which route, group and rule the gateway's current policy picks for a request, and why.
     Explain(RemoteExplain),
+    /// A live view of every route and group (rate, success, p50/p99, share vs target, alerts), like `top`.
+    Top(TopArgs),
 }
 
 /// `list add` and `list remove`.

@@ -143,6 +143,11 @@ Change the policy while it runs (admin API on http://{admin}, see docs/ctl.md):
   cargo run --release -- ctl rollback 1                              # back to the first version
   curl -s -H "Authorization: Bearer $GRAYGATE_TOKEN" http://{admin}/api/v1/policy/history
 
+Watch each version (docs/observability.md):
+  cargo run --release -- ctl top                                     # rate, success, p50/p99, share vs target, alerts
+  curl -s http://{admin}/api/v1/stats                                # the same as JSON, 1 and 5 minute windows
+  curl -s http://{admin}/metrics                                     # Prometheus
+
 Every answer carries X-Graygate-Group and X-Graygate-Version; the access log below has the
 route, group, rule and reason of each request. Ctrl-C stops."#
     )

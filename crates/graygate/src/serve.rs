@@ -91,7 +91,9 @@ pub async fn start(src: &str, path: Option<&Path>) -> Result<Running, String> {
         gateway.set_lookup(l.clone());
     }
     warn_unanswerable_lookups(&gateway);
-    tokio::spawn(apply(gateway.clone(), versions));
+    gateway.metrics().set_store(store.clone());
+    record_apply_lag(&gateway, store.as_ref());
+    tokio::spawn(apply(gateway.clone(), versions, store.clone()));
     let origin = path.map_or_else(|| "built-in configuration".to_owned(), |p| p.display().to_string());
     if let Some(policy) = &file_policy {
         let served = gateway.snapshot().policy.version();
@@ -123,7 +125,11 @@ fn file_policy(compiled: &CompiledPolicy) -> Option<Policy> {
 }
 
 /// Applies each newer compiled version, in order, as the store announces it.
-async fn apply(gateway: Arc<Gateway>, mut versions: tokio::sync::watch::Receiver<graygate_store::Compiled>) {
+async fn apply(
+    gateway: Arc<Gateway>,
+    mut versions: tokio::sync::watch::Receiver<graygate_store::Compiled>,
+    store: Arc<dyn PolicyStore>,
+) {
     while versions.changed().await.is_ok() {
         let Some(policy) = versions.borrow_and_update().clone() else {
             continue;
@@ -131,8 +137,29 @@ async fn apply(gateway: Arc<Gateway>, mut versions: tokio::sync::watch::Receiver
         let version = policy.version();
         if gateway.swap_policy(policy) {
             tracing::info!(version, "policy applied");
+            record_apply_lag(&gateway, store.as_ref());
             warn_unanswerable_lookups(&gateway);
         }
+    }
+}
+
+/// For the metrics: how long after its save the version in force was
+/// applied, when it is the store's latest (by the saver's clock).
+fn record_apply_lag(gateway: &Gateway, store: &dyn PolicyStore) {
+    let applied = gateway.snapshot().policy.version();
+    let when_ms = store
+        .watch()
+        .borrow()
+        .as_ref()
+        .filter(|s| s.version() == applied)
+        .map(|s| s.meta.when_ms);
+    if let Some(when_ms) = when_ms {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        gateway
+            .metrics()
+            .apply_lag(std::time::Duration::from_millis(now_ms.saturating_sub(when_ms)));
     }
 }
 

@@ -44,6 +44,7 @@ fn start(token: Option<&str>) -> Api {
         protect_reads: false,
         lookup: None,
         applied: None,
+        metrics: None,
     };
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

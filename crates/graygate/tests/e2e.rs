@@ -6,11 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e {
+    mod canned;
     mod errors;
     mod forwarding;
     mod harness;
     mod live;
+    mod observe;
     mod operations;
+    mod prom;
     mod routing;
     mod shared;
     // The store crate's real-redis-server harness, shared.

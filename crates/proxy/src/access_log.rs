@@ -76,6 +76,11 @@ impl AccessLog {
         }
     }
 
+    /// Lines dropped because the writer could not keep up.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Relaxed)
+    }
+
     /// Logs one request.
     pub fn log(&self, e: &Entry<'_>) {
         let Some(tx) = &self.tx else { return };

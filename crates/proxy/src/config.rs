@@ -9,8 +9,10 @@
 //! the file it is in.
 
 mod admin;
+mod alerts;
 
 pub use admin::{AdminConfig, TOKEN_ENV};
+pub use alerts::{AlertsConfig, webhook_target};
 
 use graygate_policy::cidr::{Cidr, CidrSet};
 use graygate_policy::{CompiledPolicy, FieldError, FieldPath, PolicyError, Seg, line_of};
@@ -83,6 +85,10 @@ pub struct GatewayConfig {
     pub lookup: LookupConfig,
     /// `[gateway.admin]`: the admin API (`docs/operations.md`).
     pub admin: AdminConfig,
+    /// Record per-route, per-group metrics (`docs/observability.md`). Default true.
+    pub metrics: bool,
+    /// `[gateway.alerts]`: canary alerts (`docs/observability.md`).
+    pub alerts: AlertsConfig,
 }
 
 impl Default for GatewayConfig {
@@ -113,6 +119,8 @@ impl Default for GatewayConfig {
             store: StoreConfig::default(),
             lookup: LookupConfig::default(),
             admin: AdminConfig::default(),
+            metrics: true,
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -273,6 +281,9 @@ impl Settings {
                     ),
                 );
             }
+        }
+        for (k, m) in raw.alerts.problems() {
+            err(&[key("alerts"), key(k)], m);
         }
         if raw.store.dir.is_none() {
             raw.store.dir = Some(raw.data_dir.join("store"));

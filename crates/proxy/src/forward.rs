@@ -17,6 +17,7 @@ use crate::client_ip::{self, ClientIp};
 use crate::error::{ErrorKind, ProxyError, Side};
 use crate::gateway::{Gateway, Snapshot};
 use crate::headers::{ip_value, strip_hop_by_hop, upgrade_request};
+use crate::metrics::{self, InFlight};
 use crate::view::View;
 use graygate_policy::{Decision, Overrides, Reason, Request as _};
 use graygate_store::{KeyLookup, LookupAnswers};
@@ -48,7 +49,7 @@ pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> R
     let Some(route) = snap.policy.route(&view) else {
         drop(view);
         let resp = local(snap.settings.no_route_status, "no route\n");
-        log(gw, &seen, resp.status(), None, None);
+        log(gw, &snap, &seen, resp.status(), None, None);
         return resp;
     };
     let body = if route.needs().body && wants_body(&parts, snap.settings.raw.body_limit) {
@@ -97,6 +98,7 @@ pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> R
     };
     let already_pinned = pinned == Some(decision.group);
     drop(view);
+    let _in_flight = InFlight::start(&snap, &decision);
 
     // Phase 5.
     let https = client.trusted_peer
@@ -131,7 +133,7 @@ pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> R
         _ => None,
     };
     let resp = respond(&snap, &decision, resp, client_upgrade, pin, read_timeout);
-    log(gw, &seen, resp.status(), Some(&decision), Some(&server.addr));
+    log(gw, &snap, &seen, resp.status(), Some(&decision), Some(&server.addr));
     resp
 }
 
@@ -300,7 +302,18 @@ struct Seen {
     start: Instant,
 }
 
-fn log(gw: &Gateway, seen: &Seen, status: StatusCode, decision: Option<&Decision<'_>>, upstream: Option<&str>) {
+/// The request's end: one access-log line and the metrics, with the same latency.
+fn log(
+    gw: &Gateway,
+    snap: &Snapshot,
+    seen: &Seen,
+    status: StatusCode,
+    decision: Option<&Decision<'_>>,
+    upstream: Option<&str>,
+) {
+    let end = Instant::now();
+    let latency = end.saturating_duration_since(seen.start);
+    metrics::record(gw, snap, decision, status.as_u16(), latency, end);
     gw.access_log.log(&Entry {
         client: seen.client.ip,
         method: seen.method.as_str(),
@@ -308,7 +321,7 @@ fn log(gw: &Gateway, seen: &Seen, status: StatusCode, decision: Option<&Decision
         status: status.as_u16(),
         decision,
         upstream,
-        latency: seen.start.elapsed(),
+        latency,
     });
 }
 
@@ -352,6 +365,6 @@ fn fail(
     if let Some(d) = decision {
         decorate(snap, d, resp.headers_mut());
     }
-    log(gw, seen, status, decision, None);
+    log(gw, snap, seen, status, decision, None);
     resp
 }

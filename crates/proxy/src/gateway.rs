@@ -8,6 +8,7 @@
 
 use crate::access_log::AccessLog;
 use crate::config::{Config, Settings};
+use crate::metrics::{self, Metrics, Table};
 use crate::sticky::StickyKey;
 use crate::upstream::{Registry, Upstreams, spawn_health_checks};
 use arc_swap::ArcSwap;
@@ -35,11 +36,21 @@ pub struct Snapshot {
     pub(crate) group_values: Box<[HeaderValue]>,
     /// The policy version as a header value.
     pub(crate) version_value: HeaderValue,
+    /// The metric handles of this policy's routes and groups; `None` when
+    /// metrics are off.
+    pub(crate) metrics: Option<Table>,
 }
 
 impl Snapshot {
-    fn build(policy: Arc<CompiledPolicy>, settings: Settings, sticky: StickyKey, registry: &Registry) -> Snapshot {
+    fn build(
+        policy: Arc<CompiledPolicy>,
+        settings: Settings,
+        sticky: StickyKey,
+        registry: &Registry,
+        metrics: &Metrics,
+    ) -> Snapshot {
         let upstreams = Arc::new(Upstreams::build(&policy, &settings, registry));
+        let table = metrics.enabled().then(|| Table::build(&policy, metrics));
         let cookie_names = policy
             .policy()
             .routes
@@ -64,6 +75,7 @@ impl Snapshot {
             cookie_names,
             group_values,
             version_value,
+            metrics: table,
         }
     }
 }
@@ -74,6 +86,7 @@ pub struct Gateway {
     current: ArcSwap<Snapshot>,
     registry: Registry,
     pub(crate) access_log: AccessLog,
+    pub(crate) metrics: Metrics,
     versions: AtomicU64,
     /// Per-user key lookups, when configured.
     lookup: OnceLock<Arc<KeyLookup>>,
@@ -128,16 +141,26 @@ impl Gateway {
                 source,
             })?;
         let registry = Registry::default();
+        let metrics = Metrics::new(raw.metrics, raw.workers);
         let version = policy.version();
-        let snapshot = Arc::new(Snapshot::build(policy, settings, sticky, &registry));
+        let snapshot = Arc::new(Snapshot::build(policy, settings, sticky, &registry, &metrics));
         spawn_health_checks(&snapshot.upstreams);
-        Ok(Arc::new(Gateway {
+        metrics.policy_applied();
+        let gw = Arc::new(Gateway {
             current: ArcSwap::new(snapshot),
             registry,
             access_log,
+            metrics,
             versions: AtomicU64::new(version),
             lookup: OnceLock::new(),
-        }))
+        });
+        metrics::spawn_alerts(&gw);
+        Ok(gw)
+    }
+
+    /// The metrics state (recording switch, store and apply-lag inputs).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The current snapshot.
@@ -166,7 +189,9 @@ impl Gateway {
             old.settings.clone(),
             old.sticky.clone(),
             &self.registry,
+            &self.metrics,
         ));
+        self.metrics.policy_applied();
         true
     }
 
@@ -176,7 +201,13 @@ impl Gateway {
     pub fn reload_settings(&self, settings: Settings) -> Result<(), StartError> {
         let old = self.snapshot();
         let sticky = self.sticky_for(&old, &settings)?;
-        self.publish(Snapshot::build(old.policy.clone(), settings, sticky, &self.registry));
+        self.publish(Snapshot::build(
+            old.policy.clone(),
+            settings,
+            sticky,
+            &self.registry,
+            &self.metrics,
+        ));
         Ok(())
     }
 
@@ -205,7 +236,9 @@ impl Gateway {
             config.settings,
             sticky,
             &self.registry,
+            &self.metrics,
         ));
+        self.metrics.policy_applied();
         Ok(version)
     }
 
@@ -219,9 +252,10 @@ impl Gateway {
             || was.store != now.store
             || was.lookup != now.lookup
             || was.admin != now.admin
+            || was.metrics != now.metrics
         {
             tracing::warn!(
-                "listen, workers, access_log, store, lookup and admin changes take effect at the next restart"
+                "listen, workers, access_log, store, lookup, admin and metrics changes take effect at the next restart"
             );
         }
         if was.sticky_secret == now.sticky_secret && was.data_dir == now.data_dir {

@@ -44,6 +44,8 @@ pub struct ServerState {
     down_until: AtomicU64,
     active_down: AtomicBool,
     streak: AtomicU32,
+    connect_failures: AtomicU64,
+    ejections: AtomicU64,
 }
 
 impl ServerState {
@@ -57,6 +59,8 @@ impl ServerState {
             down_until: AtomicU64::new(0),
             active_down: AtomicBool::new(false),
             streak: AtomicU32::new(0),
+            connect_failures: AtomicU64::new(0),
+            ejections: AtomicU64::new(0),
         }
     }
 
@@ -64,6 +68,21 @@ impl ServerState {
     /// and not failed by active checks.
     pub fn is_up(&self) -> bool {
         !self.active_down.load(Relaxed) && !self.passively_down()
+    }
+
+    /// Counts a connection that could not be opened.
+    pub fn count_connect_failure(&self) {
+        self.connect_failures.fetch_add(1, Relaxed);
+    }
+
+    /// Connections that could not be opened, since the server was first used.
+    pub fn connect_failures(&self) -> u64 {
+        self.connect_failures.load(Relaxed)
+    }
+
+    /// Times the server was taken out, by passive health or active checks.
+    pub fn ejections(&self) -> u64 {
+        self.ejections.load(Relaxed)
     }
 
     fn passively_down(&self) -> bool {
@@ -89,6 +108,7 @@ impl ServerState {
         if fails >= p.max_fails {
             self.fails.store(0, Relaxed);
             self.down_until.store(now + window, Relaxed);
+            self.ejections.fetch_add(1, Relaxed);
             tracing::warn!(server = %self.addr, fails, cooldown_secs = p.fail_timeout.as_secs(), "upstream server marked down");
         }
     }
@@ -117,6 +137,8 @@ impl ServerState {
         self.streak.store(0, Relaxed);
         self.active_down.store(!down, Relaxed);
         if !down {
+            // `down` was false: the checks take the server out.
+            self.ejections.fetch_add(1, Relaxed);
             // Coming back up: forget passive failures too.
             self.down_until.store(0, Relaxed);
         }

@@ -71,6 +71,7 @@ pub(crate) async fn run(args: &CtlArgs) -> Result<String, CtlError> {
                 .await?;
             written(&answer, raw)
         }
+        CtlCommand::Top(args) => super::top::run(&admin, args, raw).await,
         CtlCommand::Explain(req) => {
             let body = input::explain_request(req)?;
             let answer = admin.call(Method::POST, "/api/v1/explain", Some(&body), None).await?;

@@ -2,8 +2,8 @@
 //! store, on its own address.
 
 use graygate_admin::{AdminState, router};
-use graygate_proxy::Gateway;
 use graygate_proxy::config::AdminConfig;
+use graygate_proxy::{Gateway, GatewayMetrics};
 use graygate_store::{KeyLookup, PolicyStore};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +39,7 @@ pub(super) async fn start(
             let p = &snap.policy;
             (p.version() > 0 || !p.policy().routes.is_empty()).then(|| p.version())
         })),
+        metrics: GatewayMetrics::of(gateway),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -73,3 +73,21 @@ fn group_upstream_settings_default_to_the_gateway_ones() {
     assert_eq!(g.timeouts.read.as_millis(), 30_000);
     assert_eq!(g.passive.max_fails, 4);
 }
+
+#[test]
+fn alert_settings_are_checked_with_their_path() {
+    let src = format!(
+        "[gateway.alerts]\nwindow_secs = 5\np99_ratio = 0.5\nwebhooks = [\"https://hooks.example/x\"]\n{POLICY}"
+    );
+    let e = Config::from_toml(&src, 1).unwrap_err();
+    let text = e.to_string();
+    assert_eq!(e.errors.len(), 3, "{text}");
+    assert!(text.contains("gateway.alerts.window_secs"), "{text}");
+    assert!(text.contains("gateway.alerts.p99_ratio"), "{text}");
+    assert!(text.contains("only http://"), "{text}");
+    let ok =
+        format!("[gateway]\nmetrics = false\n[gateway.alerts]\nwebhooks = [\"http://127.0.0.1:9/hook\"]\n{POLICY}");
+    let c = Config::from_toml(&ok, 1).unwrap();
+    assert!(!c.settings.raw.metrics);
+    assert_eq!(c.settings.raw.alerts.p99_ratio, 1.5);
+}

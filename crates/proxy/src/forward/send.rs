@@ -36,6 +36,7 @@ pub(super) async fn forward<'p>(
     let fill_host = !req.headers().contains_key(http::header::HOST);
     let mut tried_chosen = Tried::default();
     let mut last = None;
+    let mut attempts = 0u32;
     for stage in [Stage::Chosen, Stage::Fallback, Stage::LastResort] {
         let (group, d, ignore_health, mut tried) = match stage {
             Stage::Chosen => (chosen, decision, false, tried_chosen),
@@ -49,6 +50,10 @@ pub(super) async fn forward<'p>(
             req.headers_mut().insert(snap.settings.tag_header.clone(), tag.clone());
         }
         while let Some(server) = group.pick(&mut tried, ignore_health) {
+            if attempts > 0 {
+                crate::metrics::retried(snap, &d);
+            }
+            attempts += 1;
             if fill_host && let Ok(host) = http::HeaderValue::from_str(&server.addr) {
                 req.headers_mut().insert(http::header::HOST, host);
             }
@@ -62,6 +67,7 @@ pub(super) async fn forward<'p>(
                 }
                 Err(Failure::Connect(e, back)) => {
                     tracing::info!(group = %group.name, server = %server.addr, error = %e, "connect failed; trying another server");
+                    server.count_connect_failure();
                     server.record_failure(group.passive);
                     last = Some(e);
                     req = back;
