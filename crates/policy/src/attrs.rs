@@ -37,16 +37,18 @@ pub fn cookie_value<'h>(header: &'h str, name: &str) -> Option<&'h str> {
 /// query string or a form body), percent-decoded, `+` read as a space. Names
 /// are compared after decoding. Invalid UTF-8 makes the value absent.
 pub fn form_value<'a>(data: &'a [u8], name: &str) -> Option<Cow<'a, str>> {
+    let escaped = |s: &[u8]| s.iter().any(|&b| b == b'%' || b == b'+');
+    // A key equal to the name byte for byte matches without decoding only when
+    // nothing in it decodes: `a+b` is the name `a b`.
+    let plain_name = !escaped(name.as_bytes());
     for pair in data.split(|&b| b == b'&') {
         let (k, v) = match pair.iter().position(|&b| b == b'=') {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &pair[pair.len()..]),
         };
         // Decoding never lengthens a key, so a shorter one cannot match.
-        let key_matches = k == name.as_bytes()
-            || (k.len() >= name.len()
-                && k.iter().any(|&b| b == b'%' || b == b'+')
-                && percent_decode(k).is_some_and(|k| k == name));
+        let key_matches = (plain_name && k == name.as_bytes())
+            || (k.len() >= name.len() && escaped(k) && percent_decode(k).is_some_and(|k| k == name));
         if key_matches {
             return percent_decode(v);
         }

@@ -33,7 +33,9 @@ impl Cidr {
             },
         };
         let bits = to_bits(addr);
-        let host_mask = if len == 0 { u128::MAX } else { u128::MAX >> len };
+        // A full-length prefix (/128, or a bare IPv6 address) has no host bits;
+        // `u128::MAX >> 128` would overflow.
+        let host_mask = u128::MAX.checked_shr(u32::from(len)).unwrap_or(0);
         if bits & host_mask != 0 {
             return Err(format!("invalid CIDR {s:?}: host bits set below /{len}"));
         }
@@ -205,6 +207,21 @@ mod tests {
         let s = set(&["0.0.0.0/0"]);
         assert!(s.contains(ip("8.8.8.8")));
         assert!(!s.contains(ip("::1")));
+    }
+
+    /// Found by the `policy_toml` fuzz target: `::/128` overflowed a shift
+    /// (a panic in debug builds; in release every bare IPv6 address but `::`
+    /// was rejected as having host bits set).
+    #[test]
+    fn full_length_ipv6_ranges_and_bare_addresses_are_single_hosts() {
+        let s = set(&["::1", "2001:db8::7/128", "::/128"]);
+        assert!(s.contains(ip("::1")));
+        assert!(s.contains(ip("2001:db8::7")));
+        assert!(s.contains(ip("::")));
+        assert!(!s.contains(ip("::2")));
+        assert!(!s.contains(ip("2001:db8::8")));
+        assert!(Cidr::parse("::1/127").unwrap_err().contains("host bits"));
+        assert!(Cidr::parse("::1/129").unwrap_err().contains("prefix length"));
     }
 
     #[test]

@@ -61,8 +61,20 @@ impl StickyKey {
         let hex = hex(&secret);
         std::fs::create_dir_all(data_dir)?;
         // Write then rename, so a crash never leaves a half-written secret.
+        // Readable by the gateway's user only: the secret forges pins.
         let tmp = data_dir.join("sticky-secret.tmp");
-        std::fs::write(&tmp, hex.as_bytes())?;
+        {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(hex.as_bytes())?;
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, &path)?;
         Ok(StickyKey::new(hex.as_bytes()))
     }
@@ -164,6 +176,12 @@ mod tests {
         let a = StickyKey::load(None, &dir).unwrap();
         let b = StickyKey::load(None, &dir).unwrap();
         assert_eq!(b.verify("r", &a.sign("r", "g")), Some("g"));
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.join("sticky-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "only the gateway's user may read the secret");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -80,3 +80,18 @@ fn encoded_names_of_the_same_length_still_match() {
     assert_eq!(form_value(b"a%20b=2", "a b").as_deref(), Some("2"));
     assert_eq!(form_value(b"ab=3", "a b"), None);
 }
+
+/// Found by the `attrs` fuzz target: since the raw-equality shortcut, a key
+/// `a+b` matched the name `a+b` although it decodes to `a b`.
+#[test]
+fn a_key_matches_by_its_decoded_name_only() {
+    assert_eq!(form_value(b"a+b=1", "a+b"), None, "`a+b` is the name `a b`");
+    assert_eq!(form_value(b"a+b=1", "a b").as_deref(), Some("1"));
+    assert_eq!(form_value(b"a%2Bb=2", "a+b").as_deref(), Some("2"));
+    assert_eq!(form_value(b"a%41=3", "a%41"), None, "`a%41` is the name `aA`");
+    assert_eq!(
+        form_value(b"100%=4", "100%").as_deref(),
+        Some("4"),
+        "a lone `%` decodes to itself"
+    );
+}
