@@ -58,3 +58,88 @@ async fn post(url: &str, body: Bytes) -> Result<(), String> {
         Err(format!("answered {}", resp.status()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use hyper::service::service_fn;
+    use std::convert::Infallible;
+
+    /// A loopback receiver answering 503 to the first `fail_first` POSTs,
+    /// then 200; counts the POSTs and keeps the last body.
+    async fn receiver(fail_first: u64) -> (String, Arc<AtomicU64>, Arc<std::sync::Mutex<String>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let (posts, body) = (
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(std::sync::Mutex::new(String::new())),
+        );
+        let (p, b) = (posts.clone(), body.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (p, b) = (p.clone(), b.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let (p, b) = (p.clone(), b.clone());
+                        async move {
+                            use http_body_util::BodyExt;
+                            let n = p.fetch_add(1, Relaxed) + 1;
+                            let bytes = req.into_body().collect().await.unwrap().to_bytes();
+                            *b.lock().unwrap() = String::from_utf8_lossy(&bytes).into_owned();
+                            let status = if n <= fail_first { 503 } else { 200 };
+                            let mut r = http::Response::new(Full::new(Bytes::new()));
+                            *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                            Ok::<_, Infallible>(r)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        (url, posts, body)
+    }
+
+    async fn until(what: &str, f: impl Fn() -> bool) {
+        for _ in 0..500 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("never happened: {what}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_is_retried_until_it_is_accepted() {
+        let (url, posts, body) = receiver(2).await;
+        let failures = Arc::new(AtomicU64::new(0));
+        spawn_post(
+            url,
+            "{\"status\":\"firing\"}".into(),
+            Duration::from_secs(2),
+            3,
+            failures.clone(),
+        );
+        until("the third attempt is accepted", || posts.load(Relaxed) == 3).await;
+        assert_eq!(*body.lock().unwrap(), "{\"status\":\"firing\"}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(posts.load(Relaxed), 3, "no attempt after the accepted one");
+        assert_eq!(failures.load(Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_delivery_failing_every_attempt_is_counted() {
+        let (url, posts, _) = receiver(u64::MAX).await;
+        let failures = Arc::new(AtomicU64::new(0));
+        spawn_post(url, "{}".into(), Duration::from_secs(2), 1, failures.clone());
+        until("two attempts, then a counted failure", || failures.load(Relaxed) == 1).await;
+        assert_eq!(posts.load(Relaxed), 2);
+    }
+}
