@@ -136,11 +136,13 @@ impl ServerState {
         }
         self.streak.store(0, Relaxed);
         self.active_down.store(!down, Relaxed);
-        if !down {
-            // `down` was false: the checks take the server out.
-            self.ejections.fetch_add(1, Relaxed);
+        if down {
             // Coming back up: forget passive failures too.
             self.down_until.store(0, Relaxed);
+            self.fails.store(0, Relaxed);
+        } else {
+            // The checks take the server out.
+            self.ejections.fetch_add(1, Relaxed);
         }
         Some(down)
     }

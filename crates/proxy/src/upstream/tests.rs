@@ -94,9 +94,14 @@ fn active_checks_need_fall_failures_and_rise_successes_in_a_row() {
     assert_eq!(s.record_check(false, &hc), None);
     assert_eq!(s.record_check(false, &hc), Some(false));
     assert!(!s.is_up());
+    // Requests failed meanwhile too: a passive ejection for a minute.
+    s.record_failure(Passive {
+        max_fails: 1,
+        fail_timeout: std::time::Duration::from_secs(60),
+    });
     assert_eq!(s.record_check(true, &hc), None);
     assert_eq!(s.record_check(true, &hc), Some(true));
-    assert!(s.is_up());
+    assert!(s.is_up(), "checks that bring a server back clear its passive ejection");
 }
 
 #[test]
