@@ -170,7 +170,11 @@ pub fn attrs(data: &[u8]) {
 /// policies, with overrides: every invariant of [`check::decision`].
 pub fn decide(data: &[u8]) {
     let mut input = input::Input::new(data);
-    let policy = if input.byte().is_multiple_of(2) { &*FULL } else { &*EXTRACT };
+    let policy = if input.byte().is_multiple_of(2) {
+        &*FULL
+    } else {
+        &*EXTRACT
+    };
     let req = input::request(&mut input);
     let tag = input.pick(&["stable", "canary", "legacy", "a", "b", "d", ""]);
     let sticky = input.pick(&["stable", "canary", "a", "c", "nope"]);
