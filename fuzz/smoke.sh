@@ -40,7 +40,7 @@ for target in $(cargo +nightly fuzz list); do
   echo "fuzz smoke: $target for ${secs}s" >&2
   if ! cargo +nightly fuzz run "${flags[@]}" "$target" "${dirs[@]}" -- \
       -max_total_time="$secs" -dict="$dict" -print_final_stats=1 2>"$scratch.log"; then
-    tail -n 60 "$scratch.log" >&2
+    grep -E -A2 "panicked at|ERROR: libFuzzer|Test unit written|SUMMARY" "$scratch.log" >&2 || tail -n 40 "$scratch.log" >&2
     failed+=("$target")
   else
     grep -E '^stat::(number_of_executed_units|new_units_added)' "$scratch.log" | sed "s/^/  $target /" >&2
