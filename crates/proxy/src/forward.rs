@@ -26,16 +26,39 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use std::time::{Duration, Instant};
 
+/// A client connection's peer; its address as header text is made once per
+/// connection, not twice per request.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    addr: SocketAddr,
+    value: HeaderValue,
+}
+
+impl Peer {
+    /// The peer at `addr`.
+    pub fn new(addr: SocketAddr) -> Peer {
+        Peer {
+            addr,
+            value: ip_value(addr.ip()),
+        }
+    }
+
+    /// Its socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
 /// Serves one request; never fails: every error becomes a response.
-pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> Response<RespBody> {
+pub async fn handle(gw: &Gateway, peer: &Peer, req: Request<Incoming>) -> Response<RespBody> {
     let start = Instant::now();
     let snap = gw.snapshot();
     let (mut parts, incoming) = req.into_parts();
-    let client = client_ip::resolve(peer.ip(), &parts.headers, &snap.settings.trusted);
+    let client = client_ip::resolve(peer.addr.ip(), &parts.headers, &snap.settings.trusted);
     let seen = Seen {
         method: parts.method.clone(),
         uri: parts.uri.clone(),
@@ -110,7 +133,7 @@ pub async fn handle(gw: &Gateway, peer: SocketAddr, req: Request<Incoming>) -> R
     let client_upgrade = upgrade
         .as_ref()
         .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
-    prepare_upstream_request(&mut parts, peer.ip(), client, upgrade);
+    prepare_upstream_request(&mut parts, peer, client, upgrade);
     let upstream_req = Request::from_parts(parts, body);
     let fallback = route.fallback().filter(|(id, _)| *id != decision.group_id);
     let sent = send::forward(&snap, decision, fallback, upstream_req).await;
@@ -216,7 +239,7 @@ fn wants_body(parts: &http::request::Parts, limit: usize) -> bool {
 /// per attempt (it names the group actually serving).
 fn prepare_upstream_request(
     parts: &mut http::request::Parts,
-    peer: IpAddr,
+    peer: &Peer,
     client: ClientIp,
     upgrade: Option<HeaderValue>,
 ) {
@@ -237,7 +260,7 @@ fn prepare_upstream_request(
     strip_hop_by_hop(h, upgrade);
     // graygate answers `Expect: 100-continue` itself when it first reads the body.
     h.remove(header::EXPECT);
-    let peer_value = ip_value(peer);
+    let peer_value = peer.value.clone();
     // A trusted proxy's chain is extended with the peer; anyone else's is
     // replaced, so that upstreams can apply the same trust rule.
     let chain = if client.trusted_peer && h.contains_key(X_FORWARDED_FOR) {
@@ -254,7 +277,7 @@ fn prepare_upstream_request(
     h.insert(X_FORWARDED_FOR, chain);
     h.insert(
         X_REAL_IP,
-        if client.ip == peer {
+        if client.ip == peer.addr.ip() {
             peer_value
         } else {
             ip_value(client.ip)

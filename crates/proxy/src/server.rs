@@ -101,9 +101,11 @@ async fn serve_connection(
         .max_header_size(settings.raw.max_header_bytes)
         .keep_alive(true);
     let svc_gw = gw.clone();
+    let conn_peer = forward::Peer::new(peer);
     let svc = service_fn(move |req: http::Request<Incoming>| {
         let gw = svc_gw.clone();
-        async move { Ok::<_, Infallible>(forward::handle(&gw, peer, req).await) }
+        let peer = conn_peer.clone();
+        async move { Ok::<_, Infallible>(forward::handle(&gw, &peer, req).await) }
     });
     let conn = builder.serve_connection(TokioIo::new(stream), svc).with_upgrades();
     let mut conn = std::pin::pin!(conn);
