@@ -18,7 +18,7 @@ pub mod error;
 mod explain;
 mod metrics;
 mod ops;
-pub mod policy;
+mod policy;
 mod stats;
 
 use axum::Router;
@@ -63,7 +63,6 @@ impl std::fmt::Debug for AdminState {
 }
 
 pub use ops::diff_summary;
-pub use policy::same_document;
 
 /// Largest request body: a list change of 100,000 ids fits many times over.
 const BODY_LIMIT: usize = 32 * 1024 * 1024;

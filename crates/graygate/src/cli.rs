@@ -72,8 +72,13 @@ fn init_tracing() {
 /// Reads and checks a configuration file; errors are printed as
 /// `FILE:LINE: field: message`.
 pub fn load(path: &Path) -> Result<Config, String> {
+    load_as(path, 1)
+}
+
+/// [`load`], with the policy stamped as `version`.
+fn load_as(path: &Path, version: u64) -> Result<Config, String> {
     let src = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Config::from_toml(&src, 1).map_err(|e| {
+    Config::from_toml(&src, version).map_err(|e| {
         e.errors
             .iter()
             .map(|fe| {
@@ -125,15 +130,8 @@ pub fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn serve(path: &Path) -> ExitCode {
-    let src = match std::fs::read_to_string(path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    // Check the file first, for errors that name its lines.
-    let config = match load(path) {
+    // Version 0: the file's policy serves only until the store has one.
+    let config = match load_as(path, 0) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -148,7 +146,7 @@ fn serve(path: &Path) -> ExitCode {
         }
     };
     let result = rt.block_on(async {
-        let running = crate::serve::start(&src, Some(path)).await?;
+        let running = crate::serve::start(config, Some(path)).await?;
         let addr = running.server.local_addr().map_err(|e| e.to_string())?;
         tracing::info!(%addr, config = %path.display(), "graygate listening");
         running.run().await.map_err(|e| e.to_string())

@@ -6,6 +6,7 @@ mod backend;
 
 pub use backend::{Backend, DemoBody, FNV_START, fnv1a};
 
+use graygate_proxy::Config;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -98,7 +99,8 @@ pub fn run(listen: SocketAddr, admin: SocketAddr) -> ExitCode {
             data_dir: data_dir.clone(),
         };
         let src = policy(&setup, v1.addr(), v2.addr());
-        let running = crate::serve::start(&src, None)
+        let config = Config::from_toml(&src, 0).map_err(|e| format!("demo configuration: {e}"))?;
+        let running = crate::serve::start(config, None)
             .await
             .map_err(|e| format!("{e} (is something else on that port? try --listen / --admin)"))?;
         let addr = running.server.local_addr().map_err(|e| e.to_string())?;

@@ -53,10 +53,10 @@ impl Running {
     }
 }
 
-/// Starts everything `src` (a whole configuration file's text, read from
-/// `path` when there is one) describes. Must run inside a tokio runtime.
-pub async fn start(src: &str, path: Option<&Path>) -> Result<Running, String> {
-    let config = Config::from_toml(src, 0).map_err(|e| e.to_string())?;
+/// Starts everything `config` (read from `path` when there is one)
+/// describes; its policy, stamped version 0, serves only until the store
+/// has a version. Must run inside a tokio runtime.
+pub async fn start(config: Config, path: Option<&Path>) -> Result<Running, String> {
     let settings = config.settings;
     let file_policy = file_policy(&config.policy);
     let opened = graygate_store::open(&settings.raw.store)

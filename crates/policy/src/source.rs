@@ -37,6 +37,12 @@ impl Policy {
         parse_toml(src)
     }
 
+    /// Whether `other` is the same document: the same JSON text. `==` ignores
+    /// the order of maps, and a split's order decides which users move.
+    pub fn same_document(&self, other: &Policy) -> bool {
+        matches!((serde_json::to_string(self), serde_json::to_string(other)), (Ok(a), Ok(b)) if a == b)
+    }
+
     /// Parses a JSON policy (type errors only; see [`compile_json`]).
     pub fn from_json(src: &[u8]) -> Result<Policy, PolicyError> {
         let mut de = serde_json::Deserializer::from_slice(src);

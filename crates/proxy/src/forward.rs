@@ -27,7 +27,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::net::SocketAddr;
-
 use std::time::{Duration, Instant};
 
 /// A client connection's peer; its address as header text is made once per
@@ -45,11 +44,6 @@ impl Peer {
             addr,
             value: ip_value(addr.ip()),
         }
-    }
-
-    /// Its socket address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 }
 

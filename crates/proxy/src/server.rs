@@ -100,12 +100,14 @@ async fn serve_connection(
         .header_read_timeout(settings.client_timeout)
         .max_header_size(settings.raw.max_header_bytes)
         .keep_alive(true);
-    let svc_gw = gw.clone();
-    let conn_peer = forward::Peer::new(peer);
+    // What every request of the connection shares: one reference count per request.
+    let shared = Arc::new((gw.clone(), forward::Peer::new(peer)));
     let svc = service_fn(move |req: http::Request<Incoming>| {
-        let gw = svc_gw.clone();
-        let peer = conn_peer.clone();
-        async move { Ok::<_, Infallible>(forward::handle(&gw, &peer, req).await) }
+        let shared = shared.clone();
+        async move {
+            let (gw, peer) = &*shared;
+            Ok::<_, Infallible>(forward::handle(gw, peer, req).await)
+        }
     });
     let conn = builder.serve_connection(TokioIo::new(stream), svc).with_upgrades();
     let mut conn = std::pin::pin!(conn);

@@ -75,6 +75,13 @@ impl StoredPolicy {
         Policy::from_json(self.document.as_bytes())
     }
 
+    /// Whether this version's document is `policy` as a store saves it: the
+    /// same JSON text. (`Policy`'s `==` ignores the order of maps, and a
+    /// split's order decides which users move.)
+    pub fn holds(&self, policy: &Policy) -> bool {
+        serde_json::to_string(policy).is_ok_and(|d| *d == *self.document)
+    }
+
     /// Parses and compiles the document, stamped with this version.
     pub fn compile(&self) -> Result<CompiledPolicy, PolicyError> {
         graygate_policy::compile_json(self.document.as_bytes(), self.meta.version)

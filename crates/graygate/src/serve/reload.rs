@@ -4,7 +4,6 @@
 //! A policy changed through the admin API is not reverted by a reload whose
 //! file policy did not change.
 
-use graygate_admin::same_document;
 use graygate_policy::Policy;
 use graygate_proxy::{Config, Gateway};
 use graygate_store::{Change, PolicyStore, StoreError};
@@ -54,18 +53,21 @@ impl Reloader {
         }
         let mut last = self.last.lock().await;
         match policy {
-            Some(policy) if !last.as_ref().is_some_and(|l| same_document(l, &policy)) => match self.save(&policy).await
-            {
-                Ok(Some(version)) => {
-                    tracing::info!(%file, version, "configuration reloaded; the file's policy saved as a new version");
-                    *last = Some(policy);
+            Some(policy) if !last.as_ref().is_some_and(|l| l.same_document(&policy)) => {
+                match self.save(&policy).await {
+                    Ok(Some(version)) => {
+                        tracing::info!(%file, version, "configuration reloaded; the file's policy saved as a new version");
+                        *last = Some(policy);
+                    }
+                    Ok(None) => {
+                        tracing::info!(%file, "configuration reloaded; the file's policy is the store's already");
+                        *last = Some(policy);
+                    }
+                    Err(e) => {
+                        tracing::error!(%file, error = %e, "configuration reloaded, but saving its policy failed")
+                    }
                 }
-                Ok(None) => {
-                    tracing::info!(%file, "configuration reloaded; the file's policy is the store's already");
-                    *last = Some(policy);
-                }
-                Err(e) => tracing::error!(%file, error = %e, "configuration reloaded, but saving its policy failed"),
-            },
+            }
             _ => tracing::info!(%file, "configuration reloaded; the policy did not change in the file"),
         }
     }
@@ -77,10 +79,10 @@ impl Reloader {
         let mut races = 0;
         loop {
             let current = self.store.load().await?;
-            let old = current.as_ref().map(|c| c.policy()).transpose()?;
-            if old.as_ref().is_some_and(|o| same_document(o, policy)) {
+            if current.as_ref().is_some_and(|c| c.holds(policy)) {
                 return Ok(None);
             }
+            let old = current.as_ref().map(|c| c.policy()).transpose()?;
             let summary = match &old {
                 Some(old) => format!("reload: {}", graygate_admin::diff_summary(old, policy)),
                 None => "reload: first policy".to_owned(),

@@ -18,10 +18,7 @@ pub(super) async fn seed(store: Arc<dyn PolicyStore>, policy: Policy, origin: St
     loop {
         match store.load().await {
             Ok(Some(current)) => {
-                let same = current
-                    .policy()
-                    .is_ok_and(|p| graygate_admin::same_document(&p, &policy));
-                if !same {
+                if !current.holds(&policy) {
                     tracing::warn!(
                         version = current.version(),
                         file = %origin,

@@ -35,7 +35,8 @@ pub(crate) fn live_config(dir: &std::path::Path, extra: &str, policy: &str) -> S
 }
 
 pub(crate) async fn start_live(src: &str) -> Live {
-    let running = graygate::serve::start(src, None)
+    let config = graygate_proxy::Config::from_toml(src, 0).unwrap_or_else(|e| panic!("{e}\n{src}"));
+    let running = graygate::serve::start(config, None)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{src}"));
     let admin = running.admin.unwrap();
