@@ -4,14 +4,25 @@
 local users = tonumber(os.getenv("BENCH_USERS") or "100000")
 local path = os.getenv("BENCH_PATH") or "/"
 local close = os.getenv("BENCH_CLOSE") == "1"
+-- BENCH_UNIQUE=1: every request a user never seen before (cold caches).
+local unique = os.getenv("BENCH_UNIQUE") == "1"
+local prefix = ""
 local counter = 0
 
 init = function(args)
   math.randomseed(os.time() + (tonumber(tostring({}):sub(8), 16) or 0))
+  prefix = "cold-" .. math.random(0, 2147483647) .. "-"
 end
 
 request = function()
-  local headers = { ["X-User-ID"] = "user-" .. math.random(0, users - 1) }
+  local id
+  if unique then
+    counter = counter + 1
+    id = prefix .. counter
+  else
+    id = "user-" .. math.random(0, users - 1)
+  end
+  local headers = { ["X-User-ID"] = id }
   if close then headers["Connection"] = "close" end
   return wrk.format("GET", path, headers)
 end
