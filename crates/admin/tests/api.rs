@@ -2,116 +2,13 @@
 //! every call, its status and body, and what reaches the store's history.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use axum::Router;
+mod support;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use graygate_admin::{AdminState, router};
-use graygate_policy::Policy;
-use graygate_store::{EmbeddedOptions, EmbeddedStore, PolicyStore};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use std::sync::Arc;
+use support::{TOKEN, policy_json, start};
 use tower::ServiceExt;
-
-const TOKEN: &str = "s3cret-token";
-
-const POLICY: &str = r#"
-[groups.stable]
-servers = [{ addr = "127.0.0.1:9001" }]
-[groups.canary]
-servers = [{ addr = "127.0.0.1:9002" }]
-
-[lists]
-beta = ["alice"]
-
-[[routes]]
-name = "shop"
-default = "stable"
-
-[[routes.rules]]
-name = "beta"
-when = { list = "beta" }
-to = "canary"
-
-[[routes.rules]]
-name = "ramp"
-split = { by = "user", salt = "shop/ramp", weights = { stable = 9500, canary = 500 } }
-"#;
-
-fn policy_json() -> Value {
-    serde_json::to_value(Policy::from_toml(POLICY).unwrap()).unwrap()
-}
-
-struct Api {
-    app: Router,
-    store: Arc<EmbeddedStore>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(token: Option<&str>, protect_reads: bool) -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let options = EmbeddedOptions {
-        history: 20,
-        poll_interval: None,
-    };
-    let store = Arc::new(EmbeddedStore::open(dir.path(), options).await.unwrap());
-    let state = AdminState {
-        store: store.clone(),
-        token: token.map(Arc::from),
-        protect_reads,
-        lookup: None,
-        applied: None,
-        metrics: None,
-    };
-    Api {
-        app: router(state),
-        store,
-        _dir: dir,
-    }
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(uri);
-        for (n, v) in headers {
-            req = req.header(*n, *v);
-        }
-        let body = body.map_or_else(Body::empty, |b| Body::from(serde_json::to_vec(&b).unwrap()));
-        let resp = self.app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
-        (status, value)
-    }
-
-    /// A write with the token.
-    async fn write(&self, method: &str, uri: &str, body: Value) -> (StatusCode, Value) {
-        let auth = format!("Bearer {TOKEN}");
-        self.call(
-            method,
-            uri,
-            Some(body),
-            &[("authorization", &auth), ("x-actor", "test")],
-        )
-        .await
-    }
-
-    async fn versions(&self) -> Vec<u64> {
-        self.store
-            .history(100)
-            .await
-            .unwrap()
-            .iter()
-            .map(|m| m.version)
-            .collect()
-    }
-}
 
 #[tokio::test]
 async fn replace_then_read_back_with_version_and_audit() {
