@@ -10,10 +10,13 @@ mod e2e {
     mod errors;
     mod forwarding;
     mod harness;
+    mod hostile_clients;
+    mod hostile_conns;
     mod live;
     mod observe;
     mod operations;
     mod prom;
+    mod recorder;
     mod routing;
     mod shared;
     // The store crate's real-redis-server harness, shared.
