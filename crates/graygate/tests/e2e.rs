@@ -12,6 +12,7 @@ mod e2e {
     mod harness;
     mod hostile_clients;
     mod hostile_conns;
+    mod hostile_upstreams;
     mod live;
     mod observe;
     mod operations;
@@ -19,6 +20,7 @@ mod e2e {
     mod recorder;
     mod routing;
     mod shared;
+    mod spoofing;
     // The store crate's real-redis-server harness, shared.
     #[path = "../../../store/tests/support/redis.rs"]
     #[allow(dead_code, unreachable_pub)]

@@ -149,6 +149,11 @@ async fn serve_connection(
             tracing::info!(client = %peer, error = %e, "malformed request");
         } else if e.is_timeout() && activity.expired() == Some(timer::Expired::Idle) {
             tracing::debug!(client = %peer, "idle keep-alive connection closed");
+        } else if e.is_user() {
+            // The only user error left is a response body that failed after
+            // its head went out: the upstream closed, reset or went silent.
+            gw.connections.cut_off();
+            tracing::warn!(client = %peer, error = %e, "response cut off: the upstream failed mid-body");
         } else if e.is_timeout() {
             tracing::info!(client = %peer, timeout_ms = settings.raw.client_timeout_ms, "client too slow sending a request head: connection closed");
         } else {

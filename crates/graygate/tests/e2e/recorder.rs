@@ -146,18 +146,24 @@ impl AsyncWrite for Tap {
     }
 }
 
-/// A raw TCP upstream: for each connection, reads the request head, then
-/// writes `answer` and closes (`hold` false) or keeps the socket open
-/// silently (`hold` true). Returns the address and a count of connections.
-#[allow(dead_code)]
-pub(crate) async fn scripted(answer: &'static [u8], hold: bool) -> (SocketAddr, Arc<Mutex<u32>>) {
+/// How a [`scripted`] upstream treats each request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Script {
+    /// Writes these bytes, then closes.
+    Answer(&'static [u8]),
+    /// Writes these bytes, then keeps the connection open, silent.
+    AnswerAndHold(&'static [u8]),
+    /// Resets the connection (RST) without answering.
+    Reset,
+}
+
+/// A raw TCP upstream: for each connection, reads a request head, then
+/// follows `script`.
+pub(crate) async fn scripted(script: Script) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
-    let conns = Arc::new(Mutex::new(0));
-    let c = conns.clone();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
-            *c.lock().unwrap() += 1;
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut buf = [0u8; 4096];
@@ -167,12 +173,20 @@ pub(crate) async fn scripted(answer: &'static [u8], hold: bool) -> (SocketAddr, 
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                let _ = s.write_all(answer).await;
-                if hold {
-                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                match script {
+                    Script::Answer(a) => {
+                        let _ = s.write_all(a).await;
+                    }
+                    Script::AnswerAndHold(a) => {
+                        let _ = s.write_all(a).await;
+                        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    }
+                    Script::Reset => {
+                        let _ = s.set_zero_linger();
+                    }
                 }
             });
         }
     });
-    (addr, conns)
+    addr
 }

@@ -37,6 +37,7 @@ pub struct Connections {
     open: Arc<AtomicUsize>,
     refused: AtomicU64,
     refusing: Arc<AtomicUsize>,
+    cut_off: AtomicU64,
 }
 
 impl Connections {
@@ -48,6 +49,16 @@ impl Connections {
     /// Client connections refused over `max_connections`, since start.
     pub fn refused(&self) -> u64 {
         self.refused.load(Relaxed)
+    }
+
+    /// Responses cut off after their head because the upstream body
+    /// failed (the connection is closed so the client sees the truncation).
+    pub fn responses_cut_off(&self) -> u64 {
+        self.cut_off.load(Relaxed)
+    }
+
+    pub(super) fn cut_off(&self) {
+        self.cut_off.fetch_add(1, Relaxed);
     }
 
     /// A slot for one more connection, unless `limit` are open.

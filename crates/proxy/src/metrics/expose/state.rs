@@ -110,6 +110,13 @@ pub(super) fn gateway(enc: &mut DescriptorEncoder<'_>, gw: &Gateway, snap: &Snap
     )?;
     single(
         enc,
+        "graygate_responses_cut_off",
+        "Responses cut off after their head because the upstream closed, reset or went silent mid-body.",
+        Counter,
+        Some(gw.connections.responses_cut_off() as f64),
+    )?;
+    single(
+        enc,
         "graygate_access_log_dropped",
         "Access-log lines dropped because the writer could not keep up.",
         Counter,
