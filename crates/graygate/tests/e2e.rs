@@ -10,12 +10,17 @@ mod e2e {
     mod errors;
     mod forwarding;
     mod harness;
+    mod hostile_clients;
+    mod hostile_conns;
+    mod hostile_upstreams;
     mod live;
     mod observe;
     mod operations;
     mod prom;
+    mod recorder;
     mod routing;
     mod shared;
+    mod spoofing;
     // The store crate's real-redis-server harness, shared.
     #[path = "../../../store/tests/support/redis.rs"]
     #[allow(dead_code, unreachable_pub)]

@@ -23,6 +23,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The largest `max_connections` accepted: beyond it the file-descriptor
+/// limit, not this setting, is what bounds a gateway.
+pub const MAX_CONNECTIONS: usize = 1_000_000;
+
 /// The `[gateway]` table as written. Every key has a default; see
 /// `docs/configuration.md`.
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +47,13 @@ pub struct GatewayConfig {
     /// Time a client has to send a request head, and a bounded body when a
     /// rule reads it, in milliseconds. Default 30000.
     pub client_timeout_ms: u64,
+    /// A kept-alive client connection waiting this long for the first byte
+    /// of its next request is closed, in milliseconds (nginx
+    /// `keepalive_timeout`). Default 60000.
+    pub idle_timeout_ms: u64,
+    /// Client connections served at once; one more is answered 503 and
+    /// closed. Default 10000.
+    pub max_connections: usize,
     /// Status answered when no route matches. Default 404.
     pub no_route_status: u16,
     /// Add the decision headers to responses. Default false.
@@ -100,6 +111,8 @@ impl Default for GatewayConfig {
             body_limit: 64 * 1024,
             max_header_bytes: 32 * 1024,
             client_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 10_000,
             no_route_status: 404,
             decision_headers: false,
             group_header: "X-Graygate-Group".to_owned(),
@@ -155,6 +168,8 @@ pub struct Settings {
     pub no_route_status: http::StatusCode,
     /// `client_timeout_ms`.
     pub client_timeout: Duration,
+    /// `idle_timeout_ms`.
+    pub idle_timeout: Duration,
 }
 
 /// A whole configuration file: the policy and the gateway settings.
@@ -252,6 +267,7 @@ impl Settings {
         }
         for (k, v) in [
             ("client_timeout_ms", raw.client_timeout_ms),
+            ("idle_timeout_ms", raw.idle_timeout_ms),
             ("connect_timeout_ms", raw.connect_timeout_ms),
             ("read_timeout_ms", raw.read_timeout_ms),
             ("fail_timeout_secs", raw.fail_timeout_secs),
@@ -259,6 +275,12 @@ impl Settings {
             if v == 0 {
                 err(&[key(k)], "must be at least 1".to_owned());
             }
+        }
+        if !(1..=MAX_CONNECTIONS).contains(&raw.max_connections) {
+            err(
+                &[key("max_connections")],
+                format!("must be between 1 and {MAX_CONNECTIONS}"),
+            );
         }
         if let Err(e) = raw.store.validate() {
             err(&[key("store")], e.to_string());
@@ -298,6 +320,7 @@ impl Settings {
             tag_header,
             no_route_status,
             client_timeout: Duration::from_millis(raw.client_timeout_ms),
+            idle_timeout: Duration::from_millis(raw.idle_timeout_ms),
             raw,
         })
     }

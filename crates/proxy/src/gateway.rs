@@ -9,6 +9,7 @@
 use crate::access_log::AccessLog;
 use crate::config::{Config, Settings};
 use crate::metrics::{self, Metrics, Table};
+use crate::server::Connections;
 use crate::sticky::StickyKey;
 use crate::upstream::{Registry, Upstreams, spawn_health_checks};
 use arc_swap::ArcSwap;
@@ -87,6 +88,8 @@ pub struct Gateway {
     registry: Registry,
     pub(crate) access_log: AccessLog,
     pub(crate) metrics: Metrics,
+    /// Client connections open and refused (`max_connections`).
+    pub(crate) connections: Connections,
     versions: AtomicU64,
     /// Per-user key lookups, when configured.
     lookup: OnceLock<Arc<KeyLookup>>,
@@ -151,6 +154,7 @@ impl Gateway {
             registry,
             access_log,
             metrics,
+            connections: Connections::default(),
             versions: AtomicU64::new(version),
             lookup: OnceLock::new(),
         });
@@ -161,6 +165,11 @@ impl Gateway {
     /// The metrics state (recording switch, store and apply-lag inputs).
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Client connections: open now, refused since start.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
     }
 
     /// The current snapshot.

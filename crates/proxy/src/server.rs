@@ -1,15 +1,24 @@
 //! The listener: accepting connections, serving HTTP/1.1 with keep-alive and
 //! upgrades, graceful shutdown, and the signals of a running gateway.
 //!
+//! At most `max_connections` are served at once; one more is answered 503
+//! and closed (`limit`). Idle keep-alive connections are closed after
+//! `idle_timeout_ms`, slow request heads after `client_timeout_ms` (`timer`).
+//!
 //! Shutdown stops accepting, asks every connection to finish its current
 //! request and close, and waits for them up to a deadline. What SIGHUP does
 //! is the caller's (`graygate serve` re-reads its file).
+
+mod limit;
+mod timer;
+
+pub use limit::Connections;
 
 use crate::forward;
 use crate::gateway::Gateway;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -50,6 +59,7 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
         let mut shutdown = std::pin::pin!(shutdown);
+        let mut refusals = limit::RefusalLog::default();
         loop {
             let (stream, peer) = tokio::select! {
                 r = self.listener.accept() => match r {
@@ -63,12 +73,19 @@ impl Server {
                 },
                 () = &mut shutdown => break,
             };
+            let limit = self.gateway.snapshot().settings.raw.max_connections;
+            let Some(slot) = self.gateway.connections.admit(limit) else {
+                self.gateway.connections.refuse(stream);
+                refusals.refused(peer, limit);
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let gw = self.gateway.clone();
             let stop = stop_rx.clone();
             let alive = alive_tx.clone();
             tokio::spawn(async move {
                 serve_connection(gw, stream, peer, stop).await;
+                drop(slot);
                 drop(alive);
             });
         }
@@ -94,9 +111,14 @@ async fn serve_connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let settings = &gw.snapshot().settings;
+    let activity = Arc::new(timer::Activity::default());
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
+        .timer(timer::ConnTimer::new(
+            activity.clone(),
+            settings.client_timeout,
+            settings.idle_timeout,
+        ))
         .header_read_timeout(settings.client_timeout)
         .max_header_size(settings.raw.max_header_bytes)
         .keep_alive(true);
@@ -109,7 +131,8 @@ async fn serve_connection(
             Ok::<_, Infallible>(forward::handle(gw, peer, req).await)
         }
     });
-    let conn = builder.serve_connection(TokioIo::new(stream), svc).with_upgrades();
+    let io = TokioIo::new(timer::Watched::new(stream, activity.clone()));
+    let conn = builder.serve_connection(io, svc).with_upgrades();
     let mut conn = std::pin::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
@@ -120,9 +143,19 @@ async fn serve_connection(
     };
     if let Err(e) = result {
         // Malformed requests and oversized heads were already answered (400,
-        // 431) by hyper; client disconnects are routine.
+        // 414, 431) by hyper; a timed-out head is closed unanswered (like
+        // nginx); client disconnects and idle closes are routine.
         if e.is_parse() || e.is_parse_too_large() {
             tracing::info!(client = %peer, error = %e, "malformed request");
+        } else if e.is_timeout() && activity.expired() == Some(timer::Expired::Idle) {
+            tracing::debug!(client = %peer, "idle keep-alive connection closed");
+        } else if e.is_user() {
+            // The only user error left is a response body that failed after
+            // its head went out: the upstream closed, reset or went silent.
+            gw.connections.cut_off();
+            tracing::warn!(client = %peer, error = %e, "response cut off: the upstream failed mid-body");
+        } else if e.is_timeout() {
+            tracing::info!(client = %peer, timeout_ms = settings.raw.client_timeout_ms, "client too slow sending a request head: connection closed");
         } else {
             tracing::debug!(client = %peer, error = %e, "client connection ended with an error");
         }

@@ -91,3 +91,17 @@ fn alert_settings_are_checked_with_their_path() {
     assert!(!c.settings.raw.metrics);
     assert_eq!(c.settings.raw.alerts.p99_ratio, 1.5);
 }
+
+#[test]
+fn connection_limits_are_checked_with_path_and_line() {
+    let src = format!("[gateway]\nmax_connections = 0\nidle_timeout_ms = 0\n{POLICY}");
+    let e = Config::from_toml(&src, 1).unwrap_err().to_string();
+    assert!(
+        e.contains("line 2: gateway.max_connections: must be between 1 and 1000000"),
+        "{e}"
+    );
+    assert!(e.contains("line 3: gateway.idle_timeout_ms: must be at least 1"), "{e}");
+    let c = Config::from_toml(POLICY, 1).unwrap();
+    assert_eq!(c.settings.raw.max_connections, 10_000);
+    assert_eq!(c.settings.idle_timeout, Duration::from_secs(60));
+}

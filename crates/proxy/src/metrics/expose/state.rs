@@ -96,6 +96,27 @@ pub(super) fn gateway(enc: &mut DescriptorEncoder<'_>, gw: &Gateway, snap: &Snap
     lookups(enc, gw)?;
     single(
         enc,
+        "graygate_connections_open",
+        "Client connections being served.",
+        Gauge,
+        Some(gw.connections.open() as f64),
+    )?;
+    single(
+        enc,
+        "graygate_connections_refused",
+        "Client connections answered 503 and closed because max_connections were open.",
+        Counter,
+        Some(gw.connections.refused() as f64),
+    )?;
+    single(
+        enc,
+        "graygate_responses_cut_off",
+        "Responses cut off after their head because the upstream closed, reset or went silent mid-body.",
+        Counter,
+        Some(gw.connections.responses_cut_off() as f64),
+    )?;
+    single(
+        enc,
         "graygate_access_log_dropped",
         "Access-log lines dropped because the writer could not keep up.",
         Counter,

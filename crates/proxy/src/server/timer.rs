@@ -1,0 +1,227 @@
+//! Two client timeouts out of hyper's one: `client_timeout_ms` for a request
+//! head, `idle_timeout_ms` for a kept-alive connection between requests.
+//!
+//! hyper 1.x (`proto/h1/conn.rs`) has a single `header_read_timeout`: its
+//! timer starts when the connection opens *and* each time the connection goes
+//! idle after a response, and stops once a head is parsed; when it fires,
+//! hyper closes the connection without an answer. Alone it would make the idle
+//! bound equal to the head bound. graygate hands each connection a [`Timer`]
+//! that splits it the way nginx does (`keepalive_timeout`, then
+//! `client_header_timeout`): the first head of a connection gets
+//! `client_timeout`; every later wait starts in the *idle* phase
+//! (`idle_timeout`) and switches to `client_timeout` from the first byte of
+//! the next request, which [`Watched`] notes on the socket. hyper asks for one
+//! timer per request head either way; the only added cost is a relaxed store
+//! per socket read.
+
+use hyper::rt::{Sleep, Timer};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Which timeout closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expired {
+    /// A request head did not arrive within `client_timeout`.
+    Head,
+    /// No next request began within `idle_timeout`.
+    Idle,
+}
+
+/// What the socket and the timer of one connection share.
+#[derive(Debug, Default)]
+pub(super) struct Activity {
+    /// A byte arrived since the current idle wait began.
+    read: AtomicBool,
+    /// 0: no timeout fired; 1: [`Expired::Head`]; 2: [`Expired::Idle`].
+    expired: AtomicU8,
+}
+
+impl Activity {
+    /// The timeout that fired, if any.
+    pub(super) fn expired(&self) -> Option<Expired> {
+        match self.expired.load(Relaxed) {
+            1 => Some(Expired::Head),
+            2 => Some(Expired::Idle),
+            _ => None,
+        }
+    }
+}
+
+/// The per-connection timer given to hyper.
+#[derive(Debug)]
+pub(super) struct ConnTimer {
+    activity: Arc<Activity>,
+    head: Duration,
+    idle: Duration,
+    /// The first head wait (from accept) has begun.
+    started: AtomicBool,
+}
+
+impl ConnTimer {
+    pub(super) fn new(activity: Arc<Activity>, head: Duration, idle: Duration) -> ConnTimer {
+        ConnTimer {
+            activity,
+            head,
+            idle,
+            started: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Timer for ConnTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Sleep>> {
+        self.sleep_until(Instant::now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
+        // hyper's deadline is `client_timeout` from now: right for the first
+        // head; any later wait is between requests.
+        let (phase, deadline) = if self.started.swap(true, Relaxed) {
+            self.activity.read.store(false, Relaxed);
+            (Expired::Idle, Instant::now() + self.idle)
+        } else {
+            (Expired::Head, deadline)
+        };
+        Box::pin(Phased {
+            sleep: tokio::time::sleep_until(deadline.into()),
+            phase,
+            head: self.head,
+            activity: self.activity.clone(),
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A head or idle wait; an idle wait becomes a head wait when the next
+    /// request's first byte arrives.
+    struct Phased {
+        #[pin]
+        sleep: tokio::time::Sleep,
+        phase: Expired,
+        head: Duration,
+        activity: Arc<Activity>,
+    }
+}
+
+impl Future for Phased {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        // hyper polls this timer each time a read leaves the head incomplete.
+        if *this.phase == Expired::Idle && this.activity.read.load(Relaxed) {
+            *this.phase = Expired::Head;
+            this.sleep.as_mut().reset(tokio::time::Instant::now() + *this.head);
+        }
+        if this.sleep.poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let code = match this.phase {
+            Expired::Head => 1,
+            Expired::Idle => 2,
+        };
+        this.activity.expired.store(code, Relaxed);
+        Poll::Ready(())
+    }
+}
+
+impl Sleep for Phased {}
+
+/// A client socket that notes, for the idle timer, that bytes arrived.
+#[derive(Debug)]
+pub(super) struct Watched<T> {
+    inner: T,
+    activity: Arc<Activity>,
+}
+
+impl<T> Watched<T> {
+    pub(super) fn new(inner: T, activity: Arc<Activity>) -> Watched<T> {
+        Watched { inner, activity }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.read.store(true, Relaxed);
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LONG: Duration = Duration::from_secs(3600);
+    const SHORT: Duration = Duration::from_millis(10);
+
+    fn poll_once(s: &mut Pin<Box<dyn Sleep>>) -> Poll<()> {
+        s.as_mut().poll(&mut Context::from_waker(std::task::Waker::noop()))
+    }
+
+    /// Rule: the first wait of a connection is a head wait with hyper's deadline.
+    #[tokio::test]
+    async fn the_first_wait_is_a_head_wait() {
+        let activity = Arc::new(Activity::default());
+        let t = ConnTimer::new(activity.clone(), SHORT, LONG);
+        t.sleep(SHORT).await;
+        assert_eq!(activity.expired(), Some(Expired::Head));
+    }
+
+    /// Rule: a later wait is an idle wait, and becomes a head wait once a
+    /// byte of the next request arrives.
+    #[tokio::test]
+    async fn a_later_wait_is_idle_until_a_byte_arrives() {
+        let activity = Arc::new(Activity::default());
+        let t = ConnTimer::new(activity.clone(), SHORT, LONG);
+        drop(t.sleep(SHORT));
+        let mut wait = t.sleep(SHORT);
+        assert!(poll_once(&mut wait).is_pending(), "an idle wait lasts idle_timeout");
+        assert_eq!(activity.expired(), None);
+        activity.read.store(true, Relaxed);
+        wait.await;
+        assert_eq!(activity.expired(), Some(Expired::Head));
+
+        let activity = Arc::new(Activity::default());
+        let t = ConnTimer::new(activity.clone(), LONG, SHORT);
+        drop(t.sleep(LONG));
+        t.sleep(LONG).await;
+        assert_eq!(activity.expired(), Some(Expired::Idle));
+    }
+}
