@@ -217,6 +217,28 @@ to = "v2"
 }
 
 #[test]
+fn lookup_keys_put_the_user_wherever_the_template_names_it() {
+    for (template, key) in [
+        ("gray:{user}", "gray:42"),
+        ("{user}", "42"),
+        ("{user}:gray", "42:gray"),
+        ("a{user}b{user}c", "a42b42c"),
+        ("{user}{user}", "4242"),
+        ("static-flag", "static-flag"),
+    ] {
+        let p = with_route(&format!(
+            "name = \"app\"\ndefault = \"v1\"\n[[routes.rules]]\nwhen = {{ lookup = \"{template}\", equals = \"1\" }}\nto = \"v2\"\n"
+        ));
+        let req = get("/").header("X-User-ID", "42");
+        assert_eq!(
+            p.route(&req).unwrap().lookup_keys(&req),
+            vec![key.to_owned()],
+            "{template}"
+        );
+    }
+}
+
+#[test]
 fn decisions_serialize_for_logs_and_explain() {
     let p = with_route(&split_route("user", "{ v2 = 10000, v1 = 0 }"));
     let d = p.decide(&get("/").header("X-User-ID", "1"), NONE).unwrap();
