@@ -11,6 +11,7 @@
 //! the file's policy (R20).
 
 mod admin;
+mod limits;
 mod reload;
 mod seed;
 
@@ -58,6 +59,7 @@ impl Running {
 /// has a version. Must run inside a tokio runtime.
 pub async fn start(config: Config, path: Option<&Path>) -> Result<Running, String> {
     let settings = config.settings;
+    limits::raise_open_files(settings.raw.max_connections);
     let file_policy = file_policy(&config.policy);
     let opened = graygate_store::open(&settings.raw.store)
         .await
