@@ -58,7 +58,10 @@ class Harness:
             except Exception as e:  # keep stopping the others
                 log(f"stopping {p}: {e}")
         self.procs = []
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if os.environ.get("GRAYGATE_BENCH_KEEP"):
+            log(f"kept {self.dir} (GRAYGATE_BENCH_KEEP): configs and logs")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Proc:
