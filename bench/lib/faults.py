@@ -406,6 +406,8 @@ class Worker(threading.Thread):
         self.errors = []  # (t, target name, kind, detail)
         self.lat = []  # seconds, since the last sample
         self.sent = 0
+        self.timeline = collections.Counter()  # (upstream, whole seconds since the start) → responses
+        self.lat_by_second = collections.defaultdict(list)  # whole seconds since the start → latencies
 
     def run(self):
         load = self.load
@@ -445,6 +447,8 @@ class Worker(threading.Thread):
                 self.errors.append((time.monotonic(), self.target.name, f"http {status}",
                                     headers.get(b"x-graygate-group", b"").decode()))
             if load.record:
+                self.timeline[(headers.get(b"x-upstream", b"").decode(), int(t0 - load.t0))] += 1
+                self.lat_by_second[int(t0 - load.t0)].append(self.lat[-1])
                 self.counts[(self.target.name, user, gray, int(headers.get(b"x-graygate-version", b"-1")),
                              headers.get(b"x-graygate-group", b"").decode(),
                              headers.get(b"x-upstream", b"").decode(), status)] += 1
@@ -467,6 +471,7 @@ class Load:
         self.workers = [Worker(self, i, targets[i % len(targets)]) for i in range(threads)]
 
     def start(self):
+        self.t0 = time.monotonic()
         for w in self.workers:
             w.start()
 
@@ -483,6 +488,21 @@ class Load:
         for w in self.workers:
             c.update(w.counts)
         return c
+
+    def timeline(self):
+        c = collections.Counter()
+        for w in self.workers:
+            c.update(w.timeline)
+        return c
+
+    def latency_by_second(self):
+        """[(second, p50 ms, p99 ms, max ms)] of the responses started in each second."""
+        merged = collections.defaultdict(list)
+        for w in self.workers:
+            for sec, lat in w.lat_by_second.items():
+                merged[sec].extend(lat)
+        return [(sec, round(percentile(v, 50) * 1000, 2), round(percentile(v, 99) * 1000, 2), round(max(v) * 1000, 2))
+                for sec, v in sorted(merged.items())]
 
     def errors(self):
         return sorted(e for w in self.workers for e in w.errors)
