@@ -191,6 +191,11 @@ url = "{redis_url}"
                 return int(line.split()[1])
         return 0
 
+    def cpu_seconds(self):
+        """User + system CPU time the process has used."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def fds(self):
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
