@@ -9,7 +9,7 @@ the write is acknowledged, and until all three gateways serve the new version.
 Prints a table and writes JSON under bench/results/. Loopback only; bounded
 by the number of writes (default 200).
 
-    bench/gateway-propagation.py [--writes N]
+    bench/gateway-propagation.py [--writes N] [--binary PATH]
 """
 
 import argparse
@@ -59,8 +59,9 @@ class Poller(threading.Thread):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--writes", type=int, default=200)
+    ap.add_argument("--binary", help="a graygate binary to use instead of building release")
     args = ap.parse_args()
-    stack = Stack()
+    stack = Stack(args.binary)
     try:
         gws = [stack.gateway(f"gw{i}", policy(stack.upstream_addr)) for i in range(3)]
         deadline = time.time() + 20

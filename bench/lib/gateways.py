@@ -40,7 +40,14 @@ def ensure(binary, package):
     subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, env=env)
 
 
-def build_graygate():
+def build_graygate(binary=None):
+    """The graygate binary: `binary` when given (e.g. CI's `target/debug/graygate`,
+    already built), else a release build of this checkout."""
+    if binary:
+        path = Path(binary).resolve()
+        if not path.is_file():
+            raise RuntimeError(f"no graygate binary at {path}")
+        return path
     log("building graygate (release)")
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "graygate"], cwd=ROOT, check=True)
     return ROOT / "target" / "release" / "graygate"
@@ -79,7 +86,7 @@ class _Ok(http.server.BaseHTTPRequestHandler):
 class Stack:
     """A redis-server, an upstream, and the gateways started with `gateway()`."""
 
-    def __init__(self):
+    def __init__(self, binary=None):
         ensure("redis-server", "redis-server")
         self.dir = Path(tempfile.mkdtemp(prefix="graygate-bench-"))
         self.procs = []
@@ -93,7 +100,7 @@ class Stack:
         self.upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
         threading.Thread(target=self.upstream.serve_forever, daemon=True).start()
         self.upstream_addr = f"127.0.0.1:{self.upstream.server_address[1]}"
-        self.binary = build_graygate()
+        self.binary = build_graygate(binary)
 
     def fast_upstream(self, cpus="1"):
         """An nginx answering `200 ok` (installed when missing), for load: the

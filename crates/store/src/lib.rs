@@ -32,7 +32,7 @@ pub use apply::{Compiled, compiled};
 pub use config::{LookupConfig, OpenStore, StoreConfig, StoreKind, open};
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::StoreError;
-pub use lookup::{Answer, KeyLookup, LookupAnswers, LookupOptions, LookupStats, WithAnswers};
+pub use lookup::{Answer, KeyLookup, LookupAnswers, LookupOptions, LookupStats, REFRESH_BACKOFF, WithAnswers};
 pub use model::{Change, StoredPolicy, VersionMeta};
 pub use redis::{RedisOptions, RedisStore, SentinelOptions};
 pub use snapshot::SnapshotCache;

@@ -19,6 +19,11 @@
 //!   from Redis (the others meanwhile get the stale answer at once); if Redis
 //!   fails or is too slow, the stale answer is served. A Redis outage then
 //!   moves no user whose answer was cached.
+//! - **No waiting on a Redis known to fail.** After a request to Redis fails
+//!   or times out, stale entries are served at once, without asking Redis,
+//!   for [`REFRESH_BACKOFF`]; then one lookup tries again (a success ends
+//!   the back-off). Without it, every lookup of a stale key would wait the
+//!   full timeout for as long as the outage lasts.
 //!
 //! Keys are read as the policy writes them, optionally behind `key_prefix`;
 //! values are plain strings, so seed-style keys (`gray:<uid>` = `1`/`0`) work
@@ -45,6 +50,59 @@ use std::time::{Duration, Instant};
 /// Linux (≈ 450 bytes), plus a margin. With it, `max_bytes` bounds the memory
 /// the cache holds, not only the data in it.
 pub const ENTRY_OVERHEAD: u32 = 480;
+
+/// After a request to Redis fails or times out, stale answers are served
+/// without asking Redis for this long; then a single lookup probes again.
+pub const REFRESH_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Whether Redis failed recently, shared by the clones of a [`KeyLookup`].
+#[derive(Debug)]
+struct Backoff {
+    base: Instant,
+    /// Milliseconds since `base` (plus 1) of the last failure, or of the
+    /// last probe taken after the back-off; 0 when the last request succeeded.
+    failed_at: AtomicU64,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff {
+            base: Instant::now(),
+            failed_at: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// May this refresh ask Redis? Yes when the last request succeeded; while
+    /// backing off, no; after the back-off, yes for exactly one caller, which
+    /// restarts the back-off for the others until its answer is known.
+    fn may_ask(&self) -> bool {
+        let last = self.failed_at.load(Ordering::Relaxed);
+        if last == 0 {
+            return true;
+        }
+        let now = self.now_ms();
+        let backoff = u64::try_from(REFRESH_BACKOFF.as_millis()).unwrap_or(u64::MAX);
+        now.saturating_sub(last) >= backoff
+            && self
+                .failed_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    fn failed(&self) {
+        self.failed_at.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    fn succeeded(&self) {
+        if self.failed_at.load(Ordering::Relaxed) != 0 {
+            self.failed_at.store(0, Ordering::Relaxed);
+        }
+    }
+}
 
 /// Options of a [`KeyLookup`].
 #[derive(Debug, Clone)]
@@ -199,6 +257,7 @@ pub struct KeyLookup {
     endpoint: Endpoint,
     options: Arc<LookupOptions>,
     stats: Arc<LookupStats>,
+    backoff: Arc<Backoff>,
 }
 
 impl std::fmt::Debug for KeyLookup {
@@ -254,6 +313,7 @@ impl KeyLookup {
             endpoint,
             options: Arc::new(options),
             stats: Arc::default(),
+            backoff: Arc::new(Backoff::new()),
         })
     }
 
@@ -291,7 +351,10 @@ impl KeyLookup {
                 return entry.into_value().answer();
             }
             Ok(Err(failure)) => *failure,
-            Err(_) => Failure::Timeout,
+            Err(_) => {
+                self.backoff.failed();
+                Failure::Timeout
+            }
         };
         self.count(failure);
         stats.unavailable.fetch_add(1, Ordering::Relaxed);
@@ -303,6 +366,11 @@ impl KeyLookup {
     /// the stale answer stands (stale-if-error).
     async fn refresh(&self, key: &str, stale: Cached) -> Answer {
         let stats = &self.stats;
+        if !self.backoff.may_ask() {
+            // Redis failed less than REFRESH_BACKOFF ago: do not wait on it.
+            stats.stale.fetch_add(1, Ordering::Relaxed);
+            return stale.answer();
+        }
         let failed = std::sync::Mutex::new(None);
         let refresh = self
             .cache
@@ -334,6 +402,8 @@ impl KeyLookup {
                 if let Some(f) = failure {
                     self.count(f);
                 } else if other.is_err() {
+                    // Timed out here before the request's own timeout said so.
+                    self.backoff.failed();
                     self.count(Failure::Timeout);
                 }
                 stats.stale.fetch_add(1, Ordering::Relaxed);
@@ -369,12 +439,17 @@ impl KeyLookup {
                 Failure::Error
             })
         };
-        match tokio::time::timeout(self.options.timeout, get).await {
+        let result = match tokio::time::timeout(self.options.timeout, get).await {
             Ok(Ok(Some(v))) => Ok(Some(String::from_utf8_lossy(&v).into())),
             Ok(Ok(None)) => Ok(None),
             Ok(Err(f)) => Err(f),
             Err(_) => Err(Failure::Timeout),
+        };
+        match result {
+            Ok(_) => self.backoff.succeeded(),
+            Err(_) => self.backoff.failed(),
         }
+        result
     }
 
     /// Looks up all `keys` at once (e.g. [`graygate_policy::RouteRef::lookup_keys`])

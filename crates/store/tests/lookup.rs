@@ -236,6 +236,59 @@ async fn a_redis_outage_does_not_move_a_user_whose_answer_was_cached() {
     .await;
 }
 
+/// During an outage, a stale key is not refreshed on every request (each
+/// would wait up to the lookup timeout): after a failure, stale answers are
+/// served without asking Redis for `REFRESH_BACKOFF`; then one lookup probes.
+#[tokio::test]
+async fn during_an_outage_stale_answers_do_not_wait_on_redis() {
+    let mut server = RedisServer::start();
+    set(&server, &[("gray:1", "1"), ("gray:2", "1")]);
+    let options = LookupOptions {
+        ttl_found: Duration::from_millis(1),
+        stale_if_error: Duration::from_secs(3600),
+        ..LookupOptions::default()
+    };
+    let lookup = KeyLookup::open(&server.url(), options).unwrap();
+    assert_eq!(lookup.get("gray:1").await, Answer::Found("1".into()));
+    assert_eq!(lookup.get("gray:2").await, Answer::Found("1".into()));
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(10)).await; // both stale now
+    // The first refresh asks Redis and fails (or times out): stale answer.
+    assert_eq!(bounded("first", lookup.get("gray:1")).await, Answer::Found("1".into()));
+    let s = lookup.stats();
+    let asked = s.redis_gets.load(Relaxed);
+    let failures = s.timeouts.load(Relaxed) + s.errors.load(Relaxed);
+    assert!(failures >= 1, "the refresh failed");
+    // Within the back-off, every stale key is served without a request.
+    let t = std::time::Instant::now();
+    for _ in 0..50 {
+        for key in ["gray:1", "gray:2"] {
+            assert_eq!(bounded("stale", lookup.get(key)).await, Answer::Found("1".into()));
+        }
+    }
+    // At most one probe per back-off period (the loop takes microseconds
+    // with the back-off; without it, each lookup asks Redis).
+    let periods = t.elapsed().as_secs_f64() / graygate_store::REFRESH_BACKOFF.as_secs_f64();
+    let more = s.redis_gets.load(Relaxed) - asked;
+    assert!(
+        more as f64 <= periods.ceil() + 1.0,
+        "{more} requests to Redis in {:?} of outage",
+        t.elapsed()
+    );
+    assert_eq!(s.stale.load(Relaxed), 101);
+
+    // Back up: after the back-off one lookup asks again, and succeeds.
+    server.restart();
+    set(&server, &[("gray:1", "0")]);
+    bounded("refresh after the back-off", async {
+        while lookup.get("gray:1").await != Answer::Found("0".into()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(s.redis_gets.load(Relaxed) > asked);
+}
+
 #[tokio::test]
 async fn without_stale_if_error_an_expired_answer_is_not_served() {
     let mut server = RedisServer::start();
