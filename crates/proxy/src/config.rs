@@ -85,7 +85,7 @@ pub struct GatewayConfig {
     pub max_fails: u32,
     /// Default `fail_timeout_secs` of groups. Default 10.
     pub fail_timeout_secs: u64,
-    /// Idle upstream connections kept per server. Default 64.
+    /// Idle upstream connections kept per server. Default 256.
     pub upstream_max_idle: usize,
     /// Idle upstream connections older than this are closed, in seconds. Default 60.
     pub upstream_idle_timeout_secs: u64,
@@ -127,7 +127,7 @@ impl Default for GatewayConfig {
             read_timeout_ms: 30_000,
             max_fails: 1,
             fail_timeout_secs: 10,
-            upstream_max_idle: 64,
+            upstream_max_idle: 256,
             upstream_idle_timeout_secs: 60,
             store: StoreConfig::default(),
             lookup: LookupConfig::default(),
