@@ -81,10 +81,12 @@ impl Timer for ConnTimer {
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
         // hyper's deadline is `client_timeout` from now: right for the first
-        // head; any later wait is between requests.
+        // head; any later wait is between requests. "Now" is derived from it
+        // rather than read from the clock a second time.
         let (phase, deadline) = if self.started.swap(true, Relaxed) {
             self.activity.read.store(false, Relaxed);
-            (Expired::Idle, Instant::now() + self.idle)
+            let now = deadline.checked_sub(self.head).unwrap_or_else(Instant::now);
+            (Expired::Idle, now + self.idle)
         } else {
             (Expired::Head, deadline)
         };
