@@ -26,5 +26,6 @@ mod e2e {
     #[allow(dead_code, unreachable_pub)]
     mod redis_server;
     mod stickiness;
+    mod upstream_framing;
     mod upstreams;
 }

@@ -7,6 +7,7 @@
 //! upstream's body, or a short body graygate answers itself. Both are plain
 //! enums (no boxing) so that forwarding allocates nothing per frame.
 
+use crate::upstream::h1::UpstreamBody;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -144,7 +145,7 @@ pub enum RespBody {
     /// for `idle` (the group's read timeout between two reads).
     Upstream {
         /// The upstream's body.
-        body: Incoming,
+        body: UpstreamBody,
         /// Longest silence allowed between two frames.
         idle: Duration,
         /// Armed only once the body has to wait, so that a body already
@@ -162,7 +163,7 @@ pub struct BodyTimeout(pub Duration);
 
 impl RespBody {
     /// The upstream's body, with the read timeout between frames.
-    pub fn upstream(body: Incoming, idle: Duration) -> RespBody {
+    pub fn upstream(body: UpstreamBody, idle: Duration) -> RespBody {
         RespBody::Upstream {
             body,
             idle,

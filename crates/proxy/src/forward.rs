@@ -18,6 +18,7 @@ use crate::error::{ErrorKind, ProxyError, Side};
 use crate::gateway::{Gateway, Snapshot};
 use crate::headers::{ip_value, strip_hop_by_hop, upgrade_request};
 use crate::metrics::{self, InFlight};
+use crate::upstream::h1::UpstreamBody;
 use crate::view::View;
 use graygate_policy::{Decision, Overrides, Reason, Request as _};
 use graygate_store::{KeyLookup, LookupAnswers};
@@ -127,10 +128,10 @@ pub async fn handle(gw: &Gateway, peer: &Peer, req: Request<Incoming>) -> Respon
     let client_upgrade = upgrade
         .as_ref()
         .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
+    let wants_upgrade = upgrade.is_some();
     prepare_upstream_request(&mut parts, peer, client, upgrade);
-    let upstream_req = Request::from_parts(parts, body);
     let fallback = route.fallback().filter(|(id, _)| *id != decision.group_id);
-    let sent = send::forward(&snap, decision, fallback, upstream_req).await;
+    let sent = send::forward(&snap, decision, fallback, parts, body, wants_upgrade).await;
     let (decision, server, resp) = match sent {
         Ok(s) => s,
         Err((decision, e)) => return fail(gw, &snap, &seen, Some(&decision), e),
@@ -174,14 +175,14 @@ struct Pin<'a> {
 fn respond(
     snap: &Snapshot,
     decision: &Decision<'_>,
-    mut resp: Response<Incoming>,
+    resp: Response<UpstreamBody>,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     pin: Option<Pin<'_>>,
     read_timeout: Duration,
 ) -> Response<RespBody> {
-    let server_upgrade = (resp.status() == StatusCode::SWITCHING_PROTOCOLS && client_upgrade.is_some())
-        .then(|| hyper::upgrade::on(&mut resp));
-    let (mut rp, rb) = resp.into_parts();
+    let (mut rp, mut rb) = resp.into_parts();
+    // A 101 comes only to a request that asked for an upgrade (`h1::exchange`).
+    let server_upgrade = rb.take_upgrade();
     let kept_upgrade = server_upgrade
         .as_ref()
         .and_then(|_| rp.headers.get(header::UPGRADE).cloned());
@@ -297,17 +298,23 @@ fn decorate(snap: &Snapshot, d: &Decision<'_>, headers: &mut http::HeaderMap) {
     headers.insert(snap.settings.version_header.clone(), snap.version_value.clone());
 }
 
-/// Joins the client's and the upstream's upgraded connections.
-async fn tunnel(client: hyper::upgrade::OnUpgrade, server: hyper::upgrade::OnUpgrade) {
-    match tokio::try_join!(client, server) {
-        Ok((c, s)) => {
-            let mut c = TokioIo::new(c);
-            let mut s = TokioIo::new(s);
-            if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut s).await {
-                tracing::debug!(error = %e, "upgraded connection ended with an error");
-            }
+/// Joins the client's upgraded connection and the upstream's: first the
+/// bytes the server sent right after its 101, then both ways.
+async fn tunnel(client: hyper::upgrade::OnUpgrade, (mut server, early): (tokio::net::TcpStream, bytes::BytesMut)) {
+    use tokio::io::AsyncWriteExt;
+    let mut client = match client.await {
+        Ok(c) => TokioIo::new(c),
+        Err(e) => {
+            tracing::info!(error = %e, "upgrade failed");
+            return;
         }
-        Err(e) => tracing::info!(error = %e, "upgrade failed"),
+    };
+    let copied = async {
+        client.write_all(&early).await?;
+        tokio::io::copy_bidirectional(&mut client, &mut server).await
+    };
+    if let Err(e) = copied.await {
+        tracing::debug!(error = %e, "upgraded connection ended with an error");
     }
 }
 

@@ -7,6 +7,7 @@
 //! snapshots through a [`Registry`], so a reload keeps warm connections and
 //! does not forget that a server is down.
 
+pub mod h1;
 mod health;
 mod pool;
 

@@ -4,36 +4,46 @@
 //! Attempts go, in order: live servers of the chosen group (weighted, backups
 //! last); then live servers of the route's fallback group (the decision's
 //! reason becomes `fallback`); then, as a last resort when everything was
-//! marked down, the chosen group's remaining servers regardless of health. A
-//! request moves to the next server only when it never reached one (connect
-//! failure); once sent, a failure is answered, never replayed.
+//! marked down, the chosen group's remaining servers regardless of health.
+//!
+//! A request moves to the next server when it never reached one (connect
+//! failure) or — if it is safe to repeat (`GET`, `HEAD`, `OPTIONS` without a
+//! body) — when the server closed or reset the connection before answering
+//! a single byte: nginx's default `proxy_next_upstream error`. Anything else
+//! is answered, never replayed. The request head is encoded once per attempt
+//! into one buffer, so a repeat costs no copy of the request.
 
 use crate::body::ReqBody;
 use crate::error::{ErrorKind, ProxyError, Side};
 use crate::gateway::Snapshot;
+use crate::upstream::h1::{self, Home, ReqFraming, UpstreamBody, encode_request};
 use crate::upstream::{GroupUpstream, ServerState, Tried};
 use graygate_policy::{Decision, GroupId};
-use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
+use http::request::Parts;
+use http::{Method, Response};
+use http_body::Body as _;
 use std::sync::Arc;
-use std::time::Duration;
 
-type Sent<'p> = (Decision<'p>, Arc<ServerState>, Response<Incoming>);
+type Sent<'p> = (Decision<'p>, Arc<ServerState>, Response<UpstreamBody>);
 
-/// Sends `req` to a server of the decided group (or its fallback).
+/// Sends the request (`parts`, `body`) to a server of the decided group (or
+/// its fallback). `upgrade`: the client asked for a protocol switch.
 pub(super) async fn forward<'p>(
     snap: &'p Snapshot,
     decision: Decision<'p>,
     fallback: Option<(GroupId, &'p str)>,
-    mut req: Request<ReqBody>,
+    mut parts: Parts,
+    body: ReqBody,
+    upgrade: bool,
 ) -> Result<Sent<'p>, (Decision<'p>, ProxyError)> {
     let Some(chosen) = snap.upstreams.group(decision.group_id) else {
         return Err((decision, ProxyError::bare(ErrorKind::NoLiveUpstream)));
     };
     let fallback = fallback.and_then(|(id, name)| Some((id, name, snap.upstreams.group(id)?)));
     // HTTP/1.1 needs a Host; a client without one (HTTP/1.0) gets the server's.
-    let fill_host = !req.headers().contains_key(http::header::HOST);
+    let fill_host = !parts.headers.contains_key(http::header::HOST);
+    let mut body = (!body.is_end_stream()).then_some(body);
+    let mut head = Vec::with_capacity(1024);
     let mut tried_chosen = Tried::default();
     let mut last = None;
     let mut attempts = 0u32;
@@ -47,7 +57,7 @@ pub(super) async fn forward<'p>(
             Stage::LastResort => (chosen, decision, true, tried_chosen),
         };
         if let Some(tag) = snap.group_values.get(usize::from(d.group_id.0)) {
-            req.headers_mut().insert(snap.settings.tag_header.clone(), tag.clone());
+            parts.headers.insert(snap.settings.tag_header.clone(), tag.clone());
         }
         while let Some(server) = group.pick(&mut tried, ignore_health) {
             if attempts > 0 {
@@ -55,22 +65,30 @@ pub(super) async fn forward<'p>(
             }
             attempts += 1;
             if fill_host && let Ok(host) = http::HeaderValue::from_str(&server.addr) {
-                req.headers_mut().insert(http::header::HOST, host);
+                parts.headers.insert(http::header::HOST, host);
             }
-            match send(server, group, req).await {
-                Ok((resp, tx)) => {
+            let framing = encode_request(&parts, body.is_none(), &mut head);
+            let attempt = Attempt {
+                head: &head,
+                framing,
+                method: &parts.method,
+                upgrade,
+            };
+            match send(server, group, &attempt, &mut body).await {
+                Ok(resp) => {
                     server.record_success();
-                    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-                        server.pool.put(tx, group.timeouts.max_idle);
-                    }
                     return Ok((d, server.clone(), resp));
                 }
-                Err(Failure::Connect(e, back)) => {
+                Err(Failure::Unsent(e)) => {
                     tracing::info!(group = %group.name, server = %server.addr, error = %e, "connect failed; trying another server");
                     server.count_connect_failure();
                     server.record_failure(group.passive);
                     last = Some(e);
-                    req = back;
+                }
+                Err(Failure::Unanswered(e)) => {
+                    tracing::info!(group = %group.name, server = %server.addr, error = %e, "no response; repeating the request on another server");
+                    server.record_failure(group.passive);
+                    last = Some(e);
                 }
                 Err(Failure::Sent(e)) => {
                     if e.side() == Side::Upstream {
@@ -97,123 +115,56 @@ enum Stage {
     LastResort,
 }
 
-// The request travels by value between attempts; boxing it would allocate per request.
-#[allow(clippy::large_enum_variant)]
+/// One attempt's request, encoded.
+struct Attempt<'a> {
+    head: &'a [u8],
+    framing: ReqFraming,
+    method: &'a Method,
+    upgrade: bool,
+}
+
 enum Failure {
     /// The request never left: it may go to another server.
-    Connect(ProxyError, Request<ReqBody>),
-    /// The request was (at least partly) sent.
+    Unsent(ProxyError),
+    /// The request is safe to repeat and the server answered nothing.
+    Unanswered(ProxyError),
+    /// Anything else: answered to the client.
     Sent(ProxyError),
 }
 
-#[allow(clippy::large_enum_variant)]
-enum Attempt {
-    Unsent(Request<ReqBody>),
-    Failed(ProxyError),
-}
-
-/// A pooled connection idle for longer than this may have been closed by the
-/// server just as the request went out (its keep-alive timeout): a bodiless
-/// idempotent request sent on it is kept for one replay on a new connection.
-const REPLAY_AFTER_IDLE: Duration = Duration::from_millis(500);
-
 /// One server: a pooled connection first, a new one if there is none or the
-/// pooled one turned out closed.
+/// pooled one turned out closed (the server's keep-alive timeout may close
+/// it just as the request goes out; a request safe to repeat is then sent
+/// again on a new connection).
 async fn send(
-    server: &ServerState,
+    server: &Arc<ServerState>,
     group: &GroupUpstream,
-    mut req: Request<ReqBody>,
-) -> Result<(Response<Incoming>, SendRequest<ReqBody>), Failure> {
+    a: &Attempt<'_>,
+    body: &mut Option<ReqBody>,
+) -> Result<Response<UpstreamBody>, Failure> {
     let t = group.timeouts;
-    if let Some((mut tx, idle_for)) = server.pool.take(t.idle) {
-        // Copying the head costs an allocation: only where the race is likely.
-        let replay = (idle_for > REPLAY_AFTER_IDLE).then(|| replayable(&req)).flatten();
-        match attempt(&mut tx, req, t.read).await {
-            Ok(resp) => return Ok((resp, tx)),
-            Err(Attempt::Unsent(back)) => req = back,
-            Err(Attempt::Failed(e)) => match replay {
-                Some(again) if e.kind == ErrorKind::UpstreamReset => {
-                    tracing::debug!(server = %server.addr, error = %e, "stale keep-alive connection; replaying on a new one");
-                    req = again;
-                }
-                _ => return Err(Failure::Sent(e)),
-            },
+    let repeatable = body.is_none() && matches!(*a.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let home = || {
+        Some(Home {
+            server: server.clone(),
+            max_idle: t.max_idle,
+        })
+    };
+    if let Some(conn) = server.pool.take(t.idle) {
+        let sent = body.take().map(|b| (b, a.framing));
+        match h1::exchange(conn, a.head, sent, a.method, t.read, a.upgrade, home()).await {
+            Ok(resp) => return Ok(resp),
+            Err(f) if f.unanswered && repeatable => {
+                tracing::debug!(server = %server.addr, error = %f.error, "stale keep-alive connection; sending again on a new one");
+            }
+            Err(f) => return Err(Failure::Sent(f.error)),
         }
     }
-    let mut tx = match server.connect(t.connect).await {
-        Ok(tx) => tx,
-        Err(e) => return Err(Failure::Connect(e, req)),
-    };
-    match attempt(&mut tx, req, t.read).await {
-        Ok(resp) => Ok((resp, tx)),
-        Err(Attempt::Unsent(back)) => Err(Failure::Connect(
-            ProxyError::new(
-                ErrorKind::ConnectFailed,
-                "connection closed before the request was sent",
-            ),
-            back,
-        )),
-        Err(Attempt::Failed(e)) => Err(Failure::Sent(e)),
-    }
-}
-
-/// Sends on one connection and waits for the response head. The read
-/// timeout counts silence: while the request body is still moving it is
-/// restarted, so a long upload is not mistaken for a dead server.
-async fn attempt(
-    tx: &mut SendRequest<ReqBody>,
-    mut req: Request<ReqBody>,
-    read: Duration,
-) -> Result<Response<Incoming>, Attempt> {
-    let progress = req.body_mut().track();
-    let mut sent = std::pin::pin!(tx.try_send_request(req));
-    let mut seen = progress.as_ref().map_or(0, |p| p.get());
-    let result = loop {
-        match tokio::time::timeout(read, sent.as_mut()).await {
-            Ok(r) => break r,
-            Err(_) => match &progress {
-                Some(p) if p.get() != seen => seen = p.get(),
-                _ => {
-                    return Err(Attempt::Failed(ProxyError::new(
-                        ErrorKind::UpstreamTimeout,
-                        format!("no response head within {} ms", read.as_millis()),
-                    )));
-                }
-            },
-        }
-    };
-    match result {
+    let conn = server.connect(t.connect).await.map_err(Failure::Unsent)?;
+    let sent = body.take().map(|b| (b, a.framing));
+    match h1::exchange(conn, a.head, sent, a.method, t.read, a.upgrade, home()).await {
         Ok(resp) => Ok(resp),
-        Err(mut e) => match e.take_message() {
-            Some(back) => Err(Attempt::Unsent(back)),
-            None => Err(Attempt::Failed(classify(e.into_error()))),
-        },
+        Err(f) if f.unanswered && repeatable => Err(Failure::Unanswered(f.error)),
+        Err(f) => Err(Failure::Sent(f.error)),
     }
-}
-
-/// A copy of a request that is safe to send twice: idempotent and bodiless.
-fn replayable(req: &Request<ReqBody>) -> Option<Request<ReqBody>> {
-    use http::Method;
-    let idempotent = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !idempotent || !http_body::Body::is_end_stream(req.body()) {
-        return None;
-    }
-    let mut copy = Request::new(ReqBody::empty());
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.version_mut() = req.version();
-    *copy.headers_mut() = req.headers().clone();
-    Some(copy)
-}
-
-fn classify(e: hyper::Error) -> ProxyError {
-    // A failure reading the client's body while sending it is the client's.
-    let kind = if e.is_user() {
-        ErrorKind::BadRequest
-    } else if e.is_timeout() {
-        ErrorKind::UpstreamTimeout
-    } else {
-        ErrorKind::UpstreamReset
-    };
-    ProxyError::new(kind, e)
 }

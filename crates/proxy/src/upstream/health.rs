@@ -6,8 +6,8 @@
 //! task ends by itself. Results land in the shared [`ServerState`], so a
 //! server's state survives the reload.
 
+use super::h1::{self, encode_request};
 use super::{ServerState, Upstreams};
-use crate::body::ReqBody;
 use graygate_policy::model::HealthCheck;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -47,13 +47,19 @@ async fn run(upstreams: Weak<Upstreams>, group: usize) {
 async fn check(s: &ServerState, hc: &HealthCheck) -> bool {
     let timeout = Duration::from_millis(hc.timeout_ms);
     let probe = async {
-        let mut tx = s.connect(timeout).await.ok()?;
-        let req = http::Request::get(&hc.path)
+        let conn = s.connect(timeout).await.ok()?;
+        let (parts, ()) = http::Request::get(&hc.path)
             .header(http::header::HOST, &*s.addr)
             .header(http::header::USER_AGENT, "graygate-health-check")
-            .body(ReqBody::empty())
+            .header(http::header::CONNECTION, "close")
+            .body(())
+            .ok()?
+            .into_parts();
+        let mut head = Vec::with_capacity(128);
+        encode_request(&parts, true, &mut head);
+        let resp = h1::exchange(conn, &head, None, &parts.method, timeout, false, None)
+            .await
             .ok()?;
-        let resp = tx.send_request(req).await.ok()?;
         Some(resp.status())
     };
     match tokio::time::timeout(timeout, probe).await {
