@@ -241,11 +241,18 @@ impl RequestAttrs {
 
 /// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
 pub fn host_without_port(authority: &str) -> &str {
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if authority.starts_with('[') {
-        return authority.find(']').map_or(authority, |i| &authority[..=i]);
-    }
-    authority.split_once(':').map_or(authority, |(h, _)| h)
+    // Byte loops: hosts are short, and `str` pattern searches cost several
+    // times more per request.
+    let b = authority.as_bytes();
+    let start = b.iter().rposition(|&c| c == b'@').map_or(0, |i| i + 1);
+    let host = authority.get(start..).unwrap_or(authority);
+    let hb = host.as_bytes();
+    let end = if hb.first() == Some(&b'[') {
+        hb.iter().position(|&c| c == b']').map_or(hb.len(), |i| i + 1)
+    } else {
+        hb.iter().position(|&c| c == b':').unwrap_or(hb.len())
+    };
+    host.get(..end).unwrap_or(host)
 }
 
 impl Request for RequestAttrs {

@@ -182,11 +182,12 @@ fn respond(
 ) -> Response<RespBody> {
     let (mut rp, mut rb) = resp.into_parts();
     // A 101 comes only to a request that asked for an upgrade (`h1::exchange`).
+    // Other responses come without hop-by-hop fields (`h1::parse_response`).
     let server_upgrade = rb.take_upgrade();
-    let kept_upgrade = server_upgrade
-        .as_ref()
-        .and_then(|_| rp.headers.get(header::UPGRADE).cloned());
-    strip_hop_by_hop(&mut rp.headers, kept_upgrade);
+    if server_upgrade.is_some() {
+        let kept_upgrade = rp.headers.get(header::UPGRADE).cloned();
+        strip_hop_by_hop(&mut rp.headers, kept_upgrade);
+    }
     if let (Some(c), Some(s)) = (client_upgrade, server_upgrade) {
         tokio::spawn(tunnel(c, s));
     }

@@ -68,6 +68,18 @@ fn urls_split_into_host_path_and_query() {
     let r = RequestAttrs::get("/only/path");
     assert_eq!((r.host, r.path.as_str()), (None, "/only/path"));
     assert_eq!(host_without_port("[::1]:8080"), "[::1]");
+    for (authority, host) in [
+        ("example.com", "example.com"),
+        ("example.com:80", "example.com"),
+        ("user:pw@example.com:80", "example.com"),
+        ("a@b@example.com", "example.com"),
+        ("[::1]", "[::1]"),
+        ("[::1", "[::1"),
+        ("", ""),
+        (":80", ""),
+    ] {
+        assert_eq!(host_without_port(authority), host, "{authority}");
+    }
 }
 
 #[test]

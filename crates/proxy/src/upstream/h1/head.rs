@@ -5,12 +5,13 @@
 use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
+use std::mem::MaybeUninit;
 
 /// The most header fields a response head may carry (hyper's default).
 const MAX_HEADERS: usize = 100;
-/// The largest response head accepted (hyper's client allowed ~400 KiB,
-/// nginx 4–8 KiB by `proxy_buffer_size`); larger is a 502.
-pub(super) const MAX_HEAD: usize = 64 * 1024;
+/// The largest response head accepted, 64 KiB less a byte (hyper's client
+/// allowed ~400 KiB, nginx 4–8 KiB by `proxy_buffer_size`); larger is a 502.
+pub(super) const MAX_HEAD: usize = u16::MAX as usize;
 
 /// How the request body is framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,41 +100,66 @@ pub(super) enum HeadError {
 
 /// Parses a complete response head at the start of `buf`, taking it out of
 /// `buf` (what follows is the body). `None`: the head is not complete yet.
+///
+/// The framing and connection headers are read while parsing, and left out
+/// of the returned headers (they describe this hop only): except for a 101,
+/// the headers come back free of hop-by-hop fields, ready to forward.
 pub(super) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, HeadError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut res = httparse::Response::new(&mut fields);
-    let len = match res.parse(buf)? {
+    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut res = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut res, buf, &mut fields)?;
+    let len = match parsed {
         httparse::Status::Complete(len) if len > MAX_HEAD => return Err(HeadError::TooLarge),
         httparse::Status::Complete(len) => len,
         httparse::Status::Partial => return Ok(None),
     };
-    let code = res.code.unwrap_or(0);
-    let status = StatusCode::from_u16(code).map_err(|_| HeadError::Parse(httparse::Error::Status))?;
+    let status = StatusCode::from_u16(res.code.unwrap_or(0)).map_err(|_| HeadError::Parse(httparse::Error::Status))?;
     let version = if res.version == Some(0) {
         Version::HTTP_10
     } else {
         Version::HTTP_11
     };
-    // Values become slices of the frozen head: no copy per field.
+    // Values become slices of the frozen head (no copy per field): their
+    // offsets are noted while the parse borrows the buffer. Offsets fit in
+    // u16 as a head is at most `MAX_HEAD` bytes.
     let base = buf.as_ptr() as usize;
-    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
-    let count = res.headers.len();
-    for (span, f) in spans.iter_mut().zip(res.headers.iter()) {
-        let name = f.name.as_ptr() as usize - base;
-        let value = f.value.as_ptr() as usize - base;
-        *span = (name, name + f.name.len(), value, value + f.value.len());
+    let offset = |p: *const u8| u16::try_from(p as usize - base).unwrap_or(u16::MAX);
+    let mut spans = [(0u16, 0u16, 0u16, 0u16); MAX_HEADERS];
+    let mut hop = Hop::default();
+    let mut is_hop = [false; MAX_HEADERS];
+    for ((span, f), hop_field) in spans.iter_mut().zip(res.headers.iter()).zip(is_hop.iter_mut()) {
+        *hop_field = hop.note(f.name.as_bytes(), f.value)?;
+        let (n, v) = (offset(f.name.as_ptr()), offset(f.value.as_ptr()));
+        *span = (
+            n,
+            n.saturating_add(f.name.len() as u16),
+            v,
+            v.saturating_add(f.value.len() as u16),
+        );
     }
+    let count = res.headers.len();
+    // Connection naming other fields (rare), or a 101 (its Upgrade and
+    // Connection are forwarded): keep everything; `strip_hop_by_hop` decides.
+    let keep_hop = hop.names_others || status == StatusCode::SWITCHING_PROTOCOLS;
     let head = buf.split_to(len).freeze();
     let mut headers = HeaderMap::with_capacity(count);
-    for &(n0, n1, v0, v1) in spans.iter().take(count) {
-        let name = HeaderName::from_bytes(head.get(n0..n1).unwrap_or_default())
-            .map_err(|_| HeadError::Parse(httparse::Error::HeaderName))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(v0..v1))
+    for (&(n0, n1, v0, v1), _) in spans.iter().zip(is_hop).take(count).filter(|(_, h)| keep_hop || !h) {
+        let name = head.get(usize::from(n0)..usize::from(n1)).unwrap_or_default();
+        let name = HeaderName::from_bytes(name).map_err(|_| HeadError::Parse(httparse::Error::HeaderName))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(usize::from(v0)..usize::from(v1)))
             .map_err(|_| HeadError::Parse(httparse::Error::HeaderValue))?;
         headers.append(name, value);
     }
-    let framing = framing(status, method, &headers)?;
-    let keep_alive = framing != Framing::Close && persistent(version, &headers);
+    if hop.names_others && status != StatusCode::SWITCHING_PROTOCOLS {
+        crate::headers::strip_hop_by_hop(&mut headers, None);
+    }
+    let framing = hop.framing(status, method)?;
+    let keep_alive = framing != Framing::Close
+        && if version == Version::HTTP_10 {
+            hop.keep_alive
+        } else {
+            !hop.close
+        };
     let (mut parts, ()) = http::Response::new(()).into_parts();
     parts.status = status;
     parts.version = version;
@@ -145,40 +171,81 @@ pub(super) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
     }))
 }
 
-/// The body's framing. Anything a request smuggler could play with is
-/// refused: `Content-Length` with `Transfer-Encoding`, a coding other than
-/// `chunked`, disagreeing or malformed lengths.
-fn framing(status: StatusCode, method: &Method, h: &HeaderMap) -> Result<Framing, HeadError> {
-    if *method == Method::HEAD
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        return Ok(Framing::Empty);
-    }
-    let te = h.get_all(header::TRANSFER_ENCODING);
-    if te.iter().next().is_some() {
-        if h.contains_key(header::CONTENT_LENGTH) {
-            return Err(HeadError::Framing("both Content-Length and Transfer-Encoding"));
+/// What the hop-by-hop and framing fields of a response said.
+#[derive(Debug, Default)]
+struct Hop {
+    /// `Content-Length`: the value, once valid.
+    length: Option<u64>,
+    /// `Transfer-Encoding` fields seen, and whether the first said `chunked`.
+    codings: u32,
+    chunked: bool,
+    /// `Connection` tokens.
+    close: bool,
+    keep_alive: bool,
+    /// `Connection` names a field other than `close`, `keep-alive`, `upgrade`.
+    names_others: bool,
+}
+
+impl Hop {
+    /// Notes one field; whether it is hop-by-hop (RFC 9110 §7.6.1).
+    fn note(&mut self, name: &[u8], value: &[u8]) -> Result<bool, HeadError> {
+        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+        match name.len() {
+            14 if is("content-length") => {
+                let n = parse_length(value).ok_or(HeadError::Framing("an invalid Content-Length"))?;
+                if self.length.is_some_and(|l| l != n) {
+                    return Err(HeadError::Framing("disagreeing Content-Length values"));
+                }
+                self.length = Some(n);
+                Ok(false)
+            }
+            17 if is("transfer-encoding") => {
+                self.codings += 1;
+                self.chunked |= self.codings == 1 && value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+                Ok(true)
+            }
+            10 if is("connection") => {
+                for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                    if token.eq_ignore_ascii_case(b"close") {
+                        self.close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        self.keep_alive = true;
+                    } else if !token.is_empty() && !token.eq_ignore_ascii_case(b"upgrade") {
+                        self.names_others = true;
+                    }
+                }
+                Ok(true)
+            }
+            10 => Ok(is("keep-alive")),
+            16 => Ok(is("proxy-connection")),
+            2 => Ok(is("te")),
+            7 => Ok(is("trailer") || is("upgrade")),
+            _ => Ok(false),
         }
-        let mut values = te.iter();
-        let chunked = values
-            .next()
-            .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        if !chunked || values.next().is_some() {
-            return Err(HeadError::Framing("a Transfer-Encoding other than chunked"));
-        }
-        return Ok(Framing::Chunked);
     }
-    let mut length = None;
-    for v in h.get_all(header::CONTENT_LENGTH) {
-        let n = parse_length(v.as_bytes()).ok_or(HeadError::Framing("an invalid Content-Length"))?;
-        if length.is_some_and(|l| l != n) {
-            return Err(HeadError::Framing("disagreeing Content-Length values"));
+
+    /// The body's framing. Anything a request smuggler could play with is
+    /// refused: `Content-Length` with `Transfer-Encoding`, a coding other
+    /// than `chunked`, disagreeing or malformed lengths (checked in `note`).
+    fn framing(&self, status: StatusCode, method: &Method) -> Result<Framing, HeadError> {
+        if *method == Method::HEAD
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Ok(Framing::Empty);
         }
-        length = Some(n);
+        if self.codings > 0 {
+            if self.length.is_some() {
+                return Err(HeadError::Framing("both Content-Length and Transfer-Encoding"));
+            }
+            if !self.chunked || self.codings > 1 {
+                return Err(HeadError::Framing("a Transfer-Encoding other than chunked"));
+            }
+            return Ok(Framing::Chunked);
+        }
+        Ok(self.length.map_or(Framing::Close, Framing::Length))
     }
-    Ok(length.map_or(Framing::Close, Framing::Length))
 }
 
 /// Digits only: no sign, no list, no spaces inside.
@@ -189,23 +256,6 @@ fn parse_length(v: &[u8]) -> Option<u64> {
     }
     v.iter()
         .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
-}
-
-/// HTTP/1.1 keeps the connection unless told `close`; HTTP/1.0 only with
-/// `keep-alive`.
-fn persistent(version: Version, h: &HeaderMap) -> bool {
-    let has = |token: &[u8]| {
-        h.get_all(header::CONNECTION).iter().any(|v| {
-            v.as_bytes()
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
-        })
-    };
-    if version == Version::HTTP_10 {
-        has(b"keep-alive")
-    } else {
-        !has(b"close")
-    }
 }
 
 #[cfg(test)]
@@ -277,6 +327,26 @@ mod tests {
         ] {
             assert!(parse(bad, &Method::GET).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn hop_by_hop_fields_are_left_out_except_on_a_101() {
+        let text =
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n";
+        let h = parse(text, &Method::GET).unwrap().unwrap().parts.headers;
+        assert_eq!(
+            h.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ["x-a", "content-length"]
+        );
+        let named = "HTTP/1.1 200 OK\r\nConnection: X-Private\r\nX-Private: 1\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n";
+        let h = parse(named, &Method::GET).unwrap().unwrap().parts.headers;
+        assert_eq!(
+            h.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ["x-a", "content-length"]
+        );
+        let up = "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n";
+        let h = parse(up, &Method::GET).unwrap().unwrap().parts.headers;
+        assert_eq!(h["upgrade"], "websocket");
     }
 
     #[test]
