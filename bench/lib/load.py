@@ -171,6 +171,21 @@ class Proc:
                 self.proc.wait()
 
 
+def perf_works():
+    """Whether `perf stat` can count instructions here: not without perf,
+    nor on a virtual machine that exposes no hardware counters (perf then
+    answers `<not supported>`)."""
+    if not shutil.which("perf"):
+        log("perf is not installed (Debian: linux-perf): instructions per request are left out")
+        return False
+    p = subprocess.run(["perf", "stat", "-x,", "-e", "instructions:u", "true"], capture_output=True, text=True)
+    if not any(line.split(",")[0].isdigit() for line in p.stderr.splitlines()):
+        log("perf cannot count instructions on this machine (no hardware counters): instructions per request "
+            "are left out; bench/callgrind counts user-space instructions without them")
+        return False
+    return True
+
+
 def perf_counts(p):
     """{"instr_user": n, "instr_kernel": n} from a finished `perf stat -x,`."""
     out = {}
