@@ -122,16 +122,16 @@ pub async fn handle(gw: &Gateway, peer: &Peer, req: Request<Incoming>) -> Respon
     let https = client.trusted_peer
         && parts
             .headers
-            .get(X_FORWARDED_PROTO)
+            .get(&X_FORWARDED_PROTO)
             .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
     let upgrade = upgrade_request(&parts.headers);
     let client_upgrade = upgrade
         .as_ref()
         .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
     let wants_upgrade = upgrade.is_some();
-    prepare_upstream_request(&mut parts, peer, client, upgrade);
+    let forwarding = prepare_upstream_request(&mut parts, peer, client, upgrade, &snap.settings.tag_header);
     let fallback = route.fallback().filter(|(id, _)| *id != decision.group_id);
-    let sent = send::forward(&snap, decision, fallback, parts, body, wants_upgrade).await;
+    let sent = send::forward(&snap, decision, fallback, parts, forwarding, body, wants_upgrade).await;
     let (decision, server, resp) = match sent {
         Ok(s) => s,
         Err((decision, e)) => return fail(gw, &snap, &seen, Some(&decision), e),
@@ -230,15 +230,35 @@ fn wants_body(parts: &http::request::Parts, limit: usize) -> bool {
     readable && declared.is_none_or(|n| n <= limit as u64)
 }
 
+/// The forwarding fields graygate sets on the upstream request. The head no
+/// longer carries the client's fields of these names (nor its gray tag);
+/// these are written after its own fields (`encode_request`).
+struct Forwarding {
+    xff: HeaderValue,
+    real_ip: HeaderValue,
+    /// `None`: a trusted proxy's own `X-Forwarded-Proto` stays.
+    proto: Option<HeaderValue>,
+}
+
+impl Forwarding {
+    fn fields(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        [(&X_FORWARDED_FOR, &self.xff), (&X_REAL_IP, &self.real_ip)]
+            .into_iter()
+            .chain(self.proto.as_ref().map(|p| (&X_FORWARDED_PROTO, p)))
+    }
+}
+
 /// Rewrites the head for the upstream: origin-form target, HTTP/1.1,
-/// hop-by-hop headers removed, forwarding headers set. The gray tag is set
-/// per attempt (it names the group actually serving).
+/// hop-by-hop headers removed, and the client's forwarding fields and gray
+/// tag taken out; returns graygate's forwarding fields. The gray tag is
+/// added per attempt (it names the group actually serving).
 fn prepare_upstream_request(
     parts: &mut http::request::Parts,
     peer: &Peer,
     client: ClientIp,
     upgrade: Option<HeaderValue>,
-) {
+    tag_header: &HeaderName,
+) -> Forwarding {
     if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
         if parts.headers.get(header::HOST).is_none()
             && let Some(a) = parts.uri.authority()
@@ -254,14 +274,31 @@ fn prepare_upstream_request(
     parts.version = http::Version::HTTP_11;
     let h = &mut parts.headers;
     strip_hop_by_hop(h, upgrade);
+    // One pass finds which of these the client sent (usually none): a
+    // lookup of each would hash five names per request.
+    let [xff, real_ip, proto, expect, tag] = present(
+        h,
+        [
+            &X_FORWARDED_FOR,
+            &X_REAL_IP,
+            &X_FORWARDED_PROTO,
+            &header::EXPECT,
+            tag_header,
+        ],
+    );
     // graygate answers `Expect: 100-continue` itself when it first reads the body.
-    h.remove(header::EXPECT);
+    if expect {
+        h.remove(header::EXPECT);
+    }
+    if tag {
+        h.remove(tag_header);
+    }
     let peer_value = peer.value.clone();
     // A trusted proxy's chain is extended with the peer; anyone else's is
     // replaced, so that upstreams can apply the same trust rule.
-    let chain = if client.trusted_peer && h.contains_key(X_FORWARDED_FOR) {
+    let chain = if client.trusted_peer && xff {
         let mut chain = Vec::with_capacity(64);
-        for v in h.get_all(X_FORWARDED_FOR) {
+        for v in h.get_all(&X_FORWARDED_FOR) {
             chain.extend_from_slice(v.as_bytes());
             chain.extend_from_slice(b", ");
         }
@@ -270,23 +307,45 @@ fn prepare_upstream_request(
     } else {
         peer_value.clone()
     };
-    h.insert(X_FORWARDED_FOR, chain);
-    h.insert(
-        X_REAL_IP,
-        if client.ip == peer.addr.ip() {
+    if xff {
+        h.remove(&X_FORWARDED_FOR);
+    }
+    if real_ip {
+        h.remove(&X_REAL_IP);
+    }
+    let proto = if client.trusted_peer && proto {
+        None
+    } else {
+        if proto {
+            h.remove(&X_FORWARDED_PROTO);
+        }
+        Some(HeaderValue::from_static("http"))
+    };
+    Forwarding {
+        xff: chain,
+        real_ip: if client.ip == peer.addr.ip() {
             peer_value
         } else {
             ip_value(client.ip)
         },
-    );
-    if !(client.trusted_peer && h.contains_key(X_FORWARDED_PROTO)) {
-        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        proto,
     }
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+/// Which of `names` the head carries, in one pass over its names.
+fn present<const N: usize>(h: &http::HeaderMap, names: [&HeaderName; N]) -> [bool; N] {
+    let mut found = [false; N];
+    for name in h.keys() {
+        for (f, n) in found.iter_mut().zip(names) {
+            *f |= name == n;
+        }
+    }
+    found
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Adds the decision headers, when enabled.
 fn decorate(snap: &Snapshot, d: &Decision<'_>, headers: &mut http::HeaderMap) {

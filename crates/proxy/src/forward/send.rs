@@ -13,6 +13,7 @@
 //! is answered, never replayed. The request head is encoded once per attempt
 //! into one buffer, so a repeat costs no copy of the request.
 
+use super::Forwarding;
 use crate::body::ReqBody;
 use crate::error::{ErrorKind, ProxyError, Side};
 use crate::gateway::Snapshot;
@@ -33,6 +34,7 @@ pub(super) async fn forward<'p>(
     decision: Decision<'p>,
     fallback: Option<(GroupId, &'p str)>,
     mut parts: Parts,
+    forwarding: Forwarding,
     body: ReqBody,
     upgrade: bool,
 ) -> Result<Sent<'p>, (Decision<'p>, ProxyError)> {
@@ -56,9 +58,8 @@ pub(super) async fn forward<'p>(
             },
             Stage::LastResort => (chosen, decision, true, tried_chosen),
         };
-        if let Some(tag) = snap.group_values.get(usize::from(d.group_id.0)) {
-            parts.headers.insert(snap.settings.tag_header.clone(), tag.clone());
-        }
+        // The gray tag names the group actually serving this stage.
+        let tag = snap.group_values.get(usize::from(d.group_id.0));
         while let Some(server) = group.pick(&mut tried, ignore_health) {
             if attempts > 0 {
                 crate::metrics::retried(snap, &d);
@@ -67,7 +68,8 @@ pub(super) async fn forward<'p>(
             if fill_host && let Ok(host) = http::HeaderValue::from_str(&server.addr) {
                 parts.headers.insert(http::header::HOST, host);
             }
-            let framing = encode_request(&parts, body.is_none(), &mut head);
+            let added = forwarding.fields().chain(tag.map(|t| (&snap.settings.tag_header, t)));
+            let framing = encode_request(&parts, body.is_none(), added, &mut head);
             let attempt = Attempt {
                 head: &head,
                 framing,

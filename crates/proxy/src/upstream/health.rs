@@ -56,7 +56,7 @@ async fn check(s: &ServerState, hc: &HealthCheck) -> bool {
             .ok()?
             .into_parts();
         let mut head = Vec::with_capacity(128);
-        encode_request(&parts, true, &mut head);
+        encode_request(&parts, true, [], &mut head);
         let resp = h1::exchange(conn, &head, None, &parts.method, timeout, false, None)
             .await
             .ok()?;
