@@ -210,13 +210,13 @@ def write(name, text):
     return path
 
 
-def upstream_conf():
-    (WORK / "big").write_bytes(b"x" * 65536)
-    return write("upstream.conf", f"""
+def nginx_head(name, workers):
+    """What both nginx configurations start with, up to inside `http {`."""
+    return f"""
 daemon off;
-worker_processes 1;
-pid {WORK}/upstream.pid;
-error_log {WORK}/upstream-error.log warn;
+worker_processes {workers};
+pid {WORK}/{name}.pid;
+error_log {WORK}/{name}-error.log warn;
 events {{ worker_connections 16384; }}
 http {{
     access_log off;
@@ -225,7 +225,12 @@ http {{
     proxy_temp_path {WORK}/tmp-proxy;
     fastcgi_temp_path {WORK}/tmp-fcgi;
     uwsgi_temp_path {WORK}/tmp-uwsgi;
-    scgi_temp_path {WORK}/tmp-scgi;
+    scgi_temp_path {WORK}/tmp-scgi;"""
+
+
+def upstream_conf():
+    (WORK / "big").write_bytes(b"x" * 65536)
+    return write("upstream.conf", nginx_head("upstream", 1) + f"""
     server {{
         listen 127.0.0.1:{PORT['v1']} backlog=4096;
         location / {{ return 200 "v1\\n"; }}
@@ -241,20 +246,7 @@ http {{
 
 
 def nginx_conf(workers=1):
-    return write("nginx.conf", f"""
-daemon off;
-worker_processes {workers};
-pid {WORK}/nginx.pid;
-error_log {WORK}/nginx-error.log warn;
-events {{ worker_connections 16384; }}
-http {{
-    access_log off;
-    keepalive_requests 10000000;
-    client_body_temp_path {WORK}/tmp-body;
-    proxy_temp_path {WORK}/tmp-proxy;
-    fastcgi_temp_path {WORK}/tmp-fcgi;
-    uwsgi_temp_path {WORK}/tmp-uwsgi;
-    scgi_temp_path {WORK}/tmp-scgi;
+    return write("nginx.conf", nginx_head("nginx", workers) + f"""
     upstream v1 {{ server 127.0.0.1:{PORT['v1']}; keepalive 256; keepalive_requests 10000000; }}
     upstream v2 {{ server 127.0.0.1:{PORT['v2']}; keepalive 256; keepalive_requests 10000000; }}
     split_clients "${{http_x_user_id}}" $group {{
