@@ -11,10 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gateways import ROOT, ensure, log, wait_port  # noqa: E402
+
 BENCH = ROOT / "bench"
 WORK = BENCH / "work"
 RESULTS = BENCH / "results"
@@ -30,40 +31,11 @@ USERS = 100_000
 LOOKUP_USERS = 10_000
 
 
-def log(msg):
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
 def ensure_packages():
-    os.environ["PATH"] = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
-    wanted = {"nginx": "nginx-light", "haproxy": "haproxy", "wrk": "wrk", "taskset": "util-linux",
-              "redis-server": "redis-server"}
-    missing = [pkg for binary, pkg in wanted.items() if shutil.which(binary) is None]
-    if not missing:
-        return
-    log(f"installing {' '.join(missing)} from Debian's packages")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
-
-
-def build_graygate():
-    log("building graygate (release)")
-    subprocess.run(["cargo", "build", "--release", "-p", "graygate"], cwd=ROOT, check=True)
-    return ROOT / "target" / "release" / "graygate"
-
-
-def wait_port(port, proc, timeout=15.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process for port {port} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+    """What the load benchmarks run, from Debian's packages when missing."""
+    for binary, package in {"nginx": "nginx-light", "haproxy": "haproxy", "wrk": "wrk", "taskset": "util-linux",
+                            "redis-server": "redis-server"}.items():
+        ensure(binary, package)
 
 
 class Quota:
