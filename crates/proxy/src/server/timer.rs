@@ -46,6 +46,9 @@ pub(super) struct Activity {
     read: AtomicBool,
     /// 0: no timeout fired; 1: [`Expired::Head`]; 2: [`Expired::Idle`].
     expired: AtomicU8,
+    /// The connection's one tokio timer, resting between two waits; `None`
+    /// until the first wait and while one is in progress (it is lent to it).
+    timer: Mutex<Option<Pin<Box<tokio::time::Sleep>>>>,
 }
 
 impl Activity {
@@ -67,13 +70,7 @@ pub(super) struct ConnTimer {
     idle: Duration,
     /// The first head wait (from accept) has begun.
     started: AtomicBool,
-    /// The connection's one tokio timer, lent to the wait in progress.
-    slot: Arc<Slot>,
 }
-
-/// Where a connection's tokio timer rests between two waits; `None` until
-/// the first wait and while one is in progress.
-type Slot = Mutex<Option<Pin<Box<tokio::time::Sleep>>>>;
 
 impl ConnTimer {
     pub(super) fn new(activity: Arc<Activity>, head: Duration, idle: Duration) -> ConnTimer {
@@ -82,7 +79,6 @@ impl ConnTimer {
             head,
             idle,
             started: AtomicBool::new(false),
-            slot: Arc::default(),
         }
     }
 }
@@ -103,7 +99,12 @@ impl Timer for ConnTimer {
         } else {
             (Expired::Head, deadline)
         };
-        let kept = self.slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let kept = self
+            .activity
+            .timer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         let sleep = match kept {
             Some(mut sleep) => {
                 sleep.as_mut().reset(deadline.into());
@@ -116,7 +117,6 @@ impl Timer for ConnTimer {
             phase,
             head: self.head,
             activity: self.activity.clone(),
-            slot: self.slot.clone(),
         })
     }
 }
@@ -130,7 +130,6 @@ struct Phased {
     phase: Expired,
     head: Duration,
     activity: Arc<Activity>,
-    slot: Arc<Slot>,
 }
 
 impl Future for Phased {
@@ -164,7 +163,7 @@ impl Drop for Phased {
         // moves it (later: no re-registration). Firing in between wakes the
         // connection's task once, harmlessly.
         if let Some(sleep) = self.sleep.take() {
-            *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(sleep);
+            *self.activity.timer.lock().unwrap_or_else(PoisonError::into_inner) = Some(sleep);
         }
     }
 }
