@@ -7,11 +7,11 @@
 //! upstream's body, or a short body graygate answers itself. Both are plain
 //! enums (no boxing) so that forwarding allocates nothing per frame.
 
+use crate::server::ClientBody;
 use crate::upstream::h1::UpstreamBody;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,10 +29,10 @@ pub struct ReqBody {
 
 #[derive(Debug)]
 enum ReqKind {
-    Stream(Incoming),
+    Stream(ClientBody),
     Prefixed {
         prefix: Option<Bytes>,
-        rest: Option<Incoming>,
+        rest: Option<ClientBody>,
     },
     Empty,
 }
@@ -51,7 +51,7 @@ impl Progress {
 
 impl ReqBody {
     /// The client's body, untouched.
-    pub fn stream(body: Incoming) -> ReqBody {
+    pub fn stream(body: ClientBody) -> ReqBody {
         ReqBody {
             kind: ReqKind::Stream(body),
             progress: None,
@@ -59,7 +59,7 @@ impl ReqBody {
     }
 
     /// Bytes already read, then what is left of the client's body (if any).
-    pub fn prefixed(prefix: Option<Bytes>, rest: Option<Incoming>) -> ReqBody {
+    pub fn prefixed(prefix: Option<Bytes>, rest: Option<ClientBody>) -> ReqBody {
         ReqBody {
             kind: ReqKind::Prefixed { prefix, rest },
             progress: None,
@@ -88,9 +88,9 @@ impl ReqBody {
 
 impl Body for ReqBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = std::io::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = self.get_mut();
         let polled = match &mut this.kind {
             ReqKind::Stream(b) => Pin::new(b).poll_frame(cx),
@@ -234,7 +234,7 @@ pub struct Bounded {
 /// Reads `body` until it ends or exceeds `limit` bytes. Either way nothing is
 /// lost: the returned [`ReqBody`] replays what was read and streams the rest.
 /// Trailers of a body that fit are dropped (rare on requests).
-pub async fn read_bounded(mut body: Incoming, limit: usize) -> Result<Bounded, hyper::Error> {
+pub async fn read_bounded(mut body: ClientBody, limit: usize) -> Result<Bounded, std::io::Error> {
     let mut buf = BytesMut::new();
     loop {
         let Some(frame) = body.frame().await else {

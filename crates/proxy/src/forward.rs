@@ -18,14 +18,13 @@ use crate::error::{ErrorKind, ProxyError, Side};
 use crate::gateway::{Gateway, Snapshot};
 use crate::headers::{ip_value, strip_hop_by_hop, upgrade_request};
 use crate::metrics::{self, InFlight};
+use crate::server::{ClientBody, OnUpgrade};
 use crate::upstream::h1::UpstreamBody;
 use crate::view::View;
 use graygate_policy::{Decision, Overrides, Reason, Request as _};
 use graygate_store::{KeyLookup, LookupAnswers};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -46,10 +45,15 @@ impl Peer {
             value: ip_value(addr.ip()),
         }
     }
+
+    /// The peer's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
 }
 
 /// Serves one request; never fails: every error becomes a response.
-pub async fn handle(gw: &Gateway, peer: &Peer, req: Request<Incoming>) -> Response<RespBody> {
+pub async fn handle(gw: &Gateway, peer: &Peer, req: Request<ClientBody>) -> Response<RespBody> {
     let start = Instant::now();
     let snap = gw.snapshot();
     let (mut parts, incoming) = req.into_parts();
@@ -125,9 +129,7 @@ pub async fn handle(gw: &Gateway, peer: &Peer, req: Request<Incoming>) -> Respon
             .get(&X_FORWARDED_PROTO)
             .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
     let upgrade = upgrade_request(&parts.headers);
-    let client_upgrade = upgrade
-        .as_ref()
-        .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
+    let client_upgrade = upgrade.as_ref().and_then(|_| parts.extensions.remove::<OnUpgrade>());
     let wants_upgrade = upgrade.is_some();
     let forwarding = prepare_upstream_request(&mut parts, peer, client, upgrade, &snap.settings.tag_header);
     let fallback = route.fallback().filter(|(id, _)| *id != decision.group_id);
@@ -176,7 +178,7 @@ fn respond(
     snap: &Snapshot,
     decision: &Decision<'_>,
     resp: Response<UpstreamBody>,
-    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    client_upgrade: Option<OnUpgrade>,
     pin: Option<Pin<'_>>,
     read_timeout: Duration,
 ) -> Response<RespBody> {
@@ -359,19 +361,18 @@ fn decorate(snap: &Snapshot, d: &Decision<'_>, headers: &mut http::HeaderMap) {
 }
 
 /// Joins the client's upgraded connection and the upstream's: first the
-/// bytes the server sent right after its 101, then both ways.
-async fn tunnel(client: hyper::upgrade::OnUpgrade, (mut server, early): (tokio::net::TcpStream, bytes::BytesMut)) {
+/// bytes each side sent right after the head (the server's after its 101,
+/// the client's after its request), then both ways.
+async fn tunnel(client: OnUpgrade, (mut server, early): (tokio::net::TcpStream, bytes::BytesMut)) {
     use tokio::io::AsyncWriteExt;
-    let mut client = match client.await {
-        Ok(c) => TokioIo::new(c),
-        Err(e) => {
-            tracing::info!(error = %e, "upgrade failed");
-            return;
-        }
+    let Some(mut client) = client.wait().await else {
+        tracing::info!("upgrade failed: the client connection was not handed over");
+        return;
     };
     let copied = async {
-        client.write_all(&early).await?;
-        tokio::io::copy_bidirectional(&mut client, &mut server).await
+        client.io.write_all(&early).await?;
+        server.write_all(&client.early).await?;
+        tokio::io::copy_bidirectional(&mut client.io, &mut server).await
     };
     if let Err(e) = copied.await {
         tracing::debug!(error = %e, "upgraded connection ended with an error");

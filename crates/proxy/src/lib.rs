@@ -30,6 +30,7 @@ pub mod server;
 pub mod sticky;
 pub mod upstream;
 pub mod view;
+mod wire;
 
 pub use config::{Config, GatewayConfig, Settings};
 pub use error::{ErrorKind, ProxyError};

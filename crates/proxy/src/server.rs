@@ -1,25 +1,28 @@
 //! The listener: accepting connections, serving HTTP/1.1 with keep-alive and
 //! upgrades, graceful shutdown, and the signals of a running gateway.
 //!
-//! At most `max_connections` are served at once; one more is answered 503
-//! and closed (`limit`). Idle keep-alive connections are closed after
-//! `idle_timeout_ms`, slow request heads after `client_timeout_ms` (`timer`).
+//! Each connection is served by graygate's own HTTP/1.1 server (`conn`):
+//! request heads parsed into `http` types (`request`), bodies read from the
+//! connection by whoever forwards them (`body`), responses framed and
+//! written (`response`). At most `max_connections` are served at once; one
+//! more is answered 503 and closed (`limit`). Idle keep-alive connections are
+//! closed after `idle_timeout_ms`, slow request heads after
+//! `client_timeout_ms`.
 //!
 //! Shutdown stops accepting, asks every connection to finish its current
 //! request and close, and waits for them up to a deadline. What SIGHUP does
 //! is the caller's (`graygate serve` re-reads its file).
 
+mod body;
+mod conn;
 mod limit;
-mod timer;
+mod request;
+mod response;
 
+pub use body::{ClientBody, OnUpgrade, Upgraded};
 pub use limit::Connections;
 
-use crate::forward;
 use crate::gateway::Gateway;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -84,7 +87,7 @@ impl Server {
             let stop = stop_rx.clone();
             let alive = alive_tx.clone();
             tokio::spawn(async move {
-                serve_connection(gw, stream, peer, stop).await;
+                conn::serve(gw, stream, peer, stop).await;
                 drop(slot);
                 drop(alive);
             });
@@ -100,64 +103,6 @@ impl Server {
         match tokio::time::timeout(deadline, alive_rx.recv()).await {
             Ok(_) => tracing::info!("all connections drained"),
             Err(_) => tracing::warn!("shutdown deadline reached; closing remaining connections"),
-        }
-    }
-}
-
-async fn serve_connection(
-    gw: Arc<Gateway>,
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    mut stop: watch::Receiver<bool>,
-) {
-    let settings = &gw.snapshot().settings;
-    let activity = Arc::new(timer::Activity::default());
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(timer::ConnTimer::new(
-            activity.clone(),
-            settings.client_timeout,
-            settings.idle_timeout,
-        ))
-        .header_read_timeout(settings.client_timeout)
-        .max_header_size(settings.raw.max_header_bytes)
-        .keep_alive(true);
-    // What every request of the connection shares: one reference count per request.
-    let shared = Arc::new((gw.clone(), forward::Peer::new(peer)));
-    let svc = service_fn(move |req: http::Request<Incoming>| {
-        let shared = shared.clone();
-        async move {
-            let (gw, peer) = &*shared;
-            Ok::<_, Infallible>(forward::handle(gw, peer, req).await)
-        }
-    });
-    let io = TokioIo::new(timer::Watched::new(stream, activity.clone()));
-    let conn = builder.serve_connection(io, svc).with_upgrades();
-    let mut conn = std::pin::pin!(conn);
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = result {
-        // Malformed requests and oversized heads were already answered (400,
-        // 414, 431) by hyper; a timed-out head is closed unanswered (like
-        // nginx); client disconnects and idle closes are routine.
-        if e.is_parse() || e.is_parse_too_large() {
-            tracing::info!(client = %peer, error = %e, "malformed request");
-        } else if e.is_timeout() && activity.expired() == Some(timer::Expired::Idle) {
-            tracing::debug!(client = %peer, "idle keep-alive connection closed");
-        } else if e.is_user() {
-            // The only user error left is a response body that failed after
-            // its head went out: the upstream closed, reset or went silent.
-            gw.connections.cut_off();
-            tracing::warn!(client = %peer, error = %e, "response cut off: the upstream failed mid-body");
-        } else if e.is_timeout() {
-            tracing::info!(client = %peer, timeout_ms = settings.raw.client_timeout_ms, "client too slow sending a request head: connection closed");
-        } else {
-            tracing::debug!(client = %peer, error = %e, "client connection ended with an error");
         }
     }
 }

@@ -2,6 +2,7 @@
 //! the response head parsed (httparse) into `http` types without copying its
 //! values, and the response's framing decided the way nginx does.
 
+use crate::wire::{field_name, parse_length};
 use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
@@ -179,26 +180,6 @@ pub(super) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
     }))
 }
 
-/// A response field's name: the most common ones matched directly, without
-/// `HeaderName::from_bytes`'s lower-cased copy and table search (about 100
-/// instructions a field, four or more fields a response).
-fn field_name(name: &[u8]) -> Result<HeaderName, http::header::InvalidHeaderName> {
-    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-    let common = match name.len() {
-        4 if is("date") => header::DATE,
-        4 if is("etag") => header::ETAG,
-        4 if is("vary") => header::VARY,
-        6 if is("server") => header::SERVER,
-        10 if is("set-cookie") => header::SET_COOKIE,
-        12 if is("content-type") => header::CONTENT_TYPE,
-        13 if is("cache-control") => header::CACHE_CONTROL,
-        13 if is("last-modified") => header::LAST_MODIFIED,
-        14 if is("content-length") => header::CONTENT_LENGTH,
-        _ => return HeaderName::from_bytes(name),
-    };
-    Ok(common)
-}
-
 /// What the hop-by-hop and framing fields of a response said.
 #[derive(Debug, Default)]
 struct Hop {
@@ -276,16 +257,6 @@ impl Hop {
     }
 }
 
-/// Digits only: no sign, no list, no spaces inside.
-fn parse_length(v: &[u8]) -> Option<u64> {
-    let v = v.trim_ascii();
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    v.iter()
-        .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,29 +275,6 @@ mod tests {
         let xa: Vec<_> = head.parts.headers.get_all("x-a").iter().collect();
         assert_eq!(xa, ["1", "2"]);
         assert_eq!(&buf[..], b"hello");
-    }
-
-    #[test]
-    fn common_field_names_are_the_names_from_bytes_gives() {
-        for name in [
-            "date",
-            "Date",
-            "ETAG",
-            "vary",
-            "Server",
-            "set-cookie",
-            "Content-Type",
-            "cache-control",
-            "Last-Modified",
-            "CONTENT-LENGTH",
-            "x-other",
-            "dat3",
-            "content-lengtx",
-        ] {
-            let fast = field_name(name.as_bytes()).unwrap();
-            assert_eq!(fast, HeaderName::from_bytes(name.as_bytes()).unwrap(), "{name}");
-        }
-        assert!(field_name(b"bad name").is_err());
     }
 
     #[test]

@@ -1,0 +1,281 @@
+//! Request heads from clients: parsed (httparse) into `http` types without
+//! copying the values, and framed strictly (RFC 9112 §6). Whatever a front
+//! and a back end could read differently is refused with 400 before
+//! anything is forwarded; a head over the limit is a 431.
+
+use crate::wire::{field_name, parse_length};
+use bytes::BytesMut;
+use http::header::HeaderValue;
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use std::mem::MaybeUninit;
+
+/// The most header fields a request head may carry (hyper's and nginx's
+/// order of magnitude); one more is a 431.
+const MAX_FIELDS: usize = 100;
+
+/// How the request body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Framing {
+    /// No body.
+    Empty,
+    /// Exactly this many bytes (more than zero).
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+}
+
+/// A parsed request head.
+#[derive(Debug)]
+pub(super) struct Head {
+    /// Method, target, version and fields, as they came.
+    pub(super) parts: http::request::Parts,
+    pub(super) framing: Framing,
+    /// The client lets the connection carry another request after this one.
+    pub(super) keep_alive: bool,
+    /// `Expect: 100-continue`: the client waits for a 100 before its body.
+    pub(super) expect_continue: bool,
+    /// The head has an `Upgrade` field: the connection may be handed over.
+    pub(super) upgrade: bool,
+}
+
+/// Why a request head was refused.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum HeadError {
+    /// Not an HTTP/1.x request line, or a bad field.
+    #[error("malformed request head: {0}")]
+    Parse(#[from] httparse::Error),
+    /// A target `http::Uri` does not accept.
+    #[error("invalid request target")]
+    Target,
+    /// Longer than `max_header_bytes`.
+    #[error("request head larger than {0} bytes")]
+    TooLarge(usize),
+    /// Ambiguous or invalid `Content-Length` or `Transfer-Encoding`.
+    #[error("ambiguous or invalid request framing: {0}")]
+    Framing(&'static str),
+}
+
+impl HeadError {
+    /// The status the client is answered with.
+    pub(super) fn status(&self) -> StatusCode {
+        match self {
+            HeadError::TooLarge(_) | HeadError::Parse(httparse::Error::TooManyHeaders) => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// Parses a complete request head at the start of `buf`, taking it out of
+/// `buf` (what follows is the body, or the next request). `None`: the head
+/// is not complete yet. Leading empty lines are skipped (RFC 9112 §2.2).
+pub(super) fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Head>, HeadError> {
+    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut req, buf, &mut fields)? {
+        httparse::Status::Complete(len) if len > max => return Err(HeadError::TooLarge(max)),
+        httparse::Status::Complete(len) => len,
+        httparse::Status::Partial if buf.len() >= max => return Err(HeadError::TooLarge(max)),
+        httparse::Status::Partial => return Ok(None),
+    };
+    let method = Method::from_bytes(req.method.unwrap_or("").as_bytes()).map_err(|_| httparse::Error::Token)?;
+    let version = if req.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    // Values become slices of the frozen head (no copy per field): their
+    // offsets are noted while the parse borrows the buffer.
+    let base = buf.as_ptr() as usize;
+    let span = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        (start, start + s.len())
+    };
+    let target = span(req.path.unwrap_or("").as_bytes());
+    let mut spans = [((0, 0), (0, 0)); MAX_FIELDS];
+    let mut hop = Hop::default();
+    for (s, f) in spans.iter_mut().zip(req.headers.iter()) {
+        hop.note(f.name.as_bytes(), f.value)?;
+        *s = (span(f.name.as_bytes()), span(f.value));
+    }
+    let count = req.headers.len();
+    let (framing, keep_alive) = hop.framing(version)?;
+    let head = buf.split_to(len).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(target.0..target.1)).map_err(|_| HeadError::Target)?;
+    let mut headers = HeaderMap::with_capacity(count);
+    for &((n0, n1), (v0, v1)) in spans.iter().take(count) {
+        let name = head.get(n0..n1).unwrap_or_default();
+        if hop.dropped(name) {
+            continue;
+        }
+        let name = field_name(name).map_err(|_| httparse::Error::HeaderName)?;
+        let value = HeaderValue::from_maybe_shared(head.slice(v0..v1)).map_err(|_| httparse::Error::HeaderValue)?;
+        headers.append(name, value);
+    }
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = method;
+    parts.uri = uri;
+    parts.version = version;
+    parts.headers = headers;
+    Ok(Some(Head {
+        parts,
+        framing,
+        keep_alive,
+        expect_continue: hop.expect_continue && version == Version::HTTP_11,
+        upgrade: hop.upgrade,
+    }))
+}
+
+/// What the framing and connection fields of a request said.
+#[derive(Debug, Default)]
+struct Hop {
+    /// `Content-Length`: the value, once valid.
+    length: Option<u64>,
+    /// `Transfer-Encoding` fields seen, and whether they said `chunked` alone.
+    codings: u32,
+    chunked: bool,
+    /// `Connection` tokens.
+    close: bool,
+    keep_alive: bool,
+    expect_continue: bool,
+    upgrade: bool,
+}
+
+impl Hop {
+    /// Notes one field.
+    fn note(&mut self, name: &[u8], value: &[u8]) -> Result<(), HeadError> {
+        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+        match name.len() {
+            14 if is("content-length") => {
+                let n = parse_length(value).ok_or(HeadError::Framing("an invalid Content-Length"))?;
+                if self.length.is_some_and(|l| l != n) {
+                    return Err(HeadError::Framing("disagreeing Content-Length values"));
+                }
+                self.length = Some(n);
+            }
+            17 if is("transfer-encoding") => {
+                self.codings += 1;
+                self.chunked = self.codings == 1 && value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+            }
+            10 if is("connection") => {
+                for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                    self.close |= token.eq_ignore_ascii_case(b"close");
+                    self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            6 if is("expect") => self.expect_continue = value.trim_ascii().eq_ignore_ascii_case(b"100-continue"),
+            7 if is("upgrade") => self.upgrade = true,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The body's framing and whether the connection stays open after.
+    fn framing(&mut self, version: Version) -> Result<(Framing, bool), HeadError> {
+        let mut keep_alive = if version == Version::HTTP_10 {
+            self.keep_alive && !self.close
+        } else {
+            !self.close
+        };
+        let framing = if self.codings > 0 {
+            if version == Version::HTTP_10 {
+                return Err(HeadError::Framing("Transfer-Encoding on HTTP/1.0"));
+            }
+            if !self.chunked {
+                return Err(HeadError::Framing("a Transfer-Encoding other than chunked"));
+            }
+            // Chunked wins over a Content-Length (RFC 9112 §6.3), which is
+            // dropped; what the client sends after is not trusted (§6.1).
+            if self.length.is_some() {
+                keep_alive = false;
+            }
+            Framing::Chunked
+        } else {
+            match self.length {
+                None | Some(0) => Framing::Empty,
+                Some(n) => Framing::Length(n),
+            }
+        };
+        Ok((framing, keep_alive))
+    }
+
+    /// Whether a field is the `Content-Length` the chunked coding overrides.
+    fn dropped(&self, name: &[u8]) -> bool {
+        self.codings > 0 && name.len() == 14 && name.eq_ignore_ascii_case(b"content-length")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Option<Head>, HeadError> {
+        parse(&mut BytesMut::from(text), 8192)
+    }
+
+    #[test]
+    fn a_head_is_parsed_and_the_rest_stays_in_the_buffer() {
+        let mut buf = BytesMut::from("\r\nGET /a?b=1 HTTP/1.1\r\nhost: x\r\nX-A: 1\r\nX-A: 2\r\n\r\nGET /next");
+        let head = parse(&mut buf, 8192).unwrap().unwrap();
+        assert_eq!(head.parts.method, Method::GET);
+        assert_eq!(head.parts.uri, "/a?b=1");
+        assert_eq!(head.parts.headers["host"], "x");
+        let xa: Vec<_> = head.parts.headers.get_all("x-a").iter().collect();
+        assert_eq!(xa, ["1", "2"]);
+        assert_eq!(head.framing, Framing::Empty);
+        assert!(head.keep_alive && !head.expect_continue && !head.upgrade);
+        assert_eq!(&buf[..], b"GET /next");
+    }
+
+    #[test]
+    fn a_partial_head_waits_and_an_oversized_one_is_431() {
+        assert!(parse_str("GET / HTTP/1.1\r\nHost: x").unwrap().is_none());
+        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(9000));
+        assert_eq!(parse_str(&long).unwrap_err().status(), 431);
+        let many: String = (0..101).map(|i| format!("X-F{i}: 1\r\n")).collect();
+        let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        assert_eq!(parse_str(&many).unwrap_err().status(), 431);
+    }
+
+    #[test]
+    fn framing_and_keep_alive_follow_rfc_9112() {
+        let h = |t: &str| parse_str(t).unwrap().unwrap();
+        let post = h("POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+        assert_eq!(post.framing, Framing::Length(5));
+        assert!(post.expect_continue);
+        assert_eq!(
+            h("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").framing,
+            Framing::Empty
+        );
+        let both = h("POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: Chunked\r\n\r\n");
+        assert_eq!(both.framing, Framing::Chunked);
+        assert!(!both.keep_alive, "closed after a Content-Length beside chunked");
+        assert!(both.parts.headers.get("content-length").is_none());
+        assert!(!h("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keep_alive);
+        assert!(!h("GET / HTTP/1.0\r\n\r\n").keep_alive);
+        assert!(h("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
+        assert!(h("GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n").upgrade);
+    }
+
+    #[test]
+    fn ambiguous_or_invalid_heads_are_400() {
+        for bad in [
+            "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: +4\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n",
+            "G@T / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/9.9\r\n\r\n",
+            "GET /a b HTTP/1.1\r\n\r\n",
+            "\u{16}\u{3}\u{1}\u{2}\0\u{1}\0\u{1}\r\n\r\n",
+        ] {
+            let e = parse_str(bad).unwrap_err();
+            assert_eq!(e.status(), 400, "{bad:?}: {e}");
+        }
+    }
+}

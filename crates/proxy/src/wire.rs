@@ -1,0 +1,139 @@
+//! What both HTTP/1 legs share on the wire: socket reads into a buffer, the
+//! common field names, `Content-Length` values, chunked bodies.
+
+pub(crate) mod chunked;
+
+use bytes::BytesMut;
+use http::header::{self, HeaderName};
+use std::io;
+use std::task::{Context, Poll, ready};
+use tokio::net::TcpStream;
+
+/// Reads what the socket has into `buf`, with room for at least `want / 4`
+/// more bytes (`want` reserved when less is left). `Ok(0)`: the peer closed.
+pub(crate) fn poll_fill(
+    io: &TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+    want: usize,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() < want / 4 {
+        buf.reserve(want);
+    }
+    loop {
+        ready!(io.poll_read_ready(cx))?;
+        match io.try_read_buf(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            r => return Poll::Ready(r),
+        }
+    }
+}
+
+/// Writes all of `bufs` (in order) to a socket shared by reference.
+pub(crate) async fn write_all(io: &TcpStream, bufs: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+    let mut bufs = &mut bufs[..];
+    io::IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match io.try_write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => io.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A field's name: the most common ones matched directly, without
+/// `HeaderName::from_bytes`'s lower-cased copy and table search (about 100
+/// instructions a field, four or more fields a message).
+pub(crate) fn field_name(name: &[u8]) -> Result<HeaderName, header::InvalidHeaderName> {
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    let common = match name.len() {
+        4 if is("host") => header::HOST,
+        4 if is("date") => header::DATE,
+        4 if is("etag") => header::ETAG,
+        4 if is("vary") => header::VARY,
+        6 if is("accept") => header::ACCEPT,
+        6 if is("cookie") => header::COOKIE,
+        6 if is("server") => header::SERVER,
+        7 if is("referer") => header::REFERER,
+        10 if is("connection") => header::CONNECTION,
+        10 if is("set-cookie") => header::SET_COOKIE,
+        10 if is("user-agent") => header::USER_AGENT,
+        12 if is("content-type") => header::CONTENT_TYPE,
+        13 if is("authorization") => header::AUTHORIZATION,
+        13 if is("cache-control") => header::CACHE_CONTROL,
+        13 if is("last-modified") => header::LAST_MODIFIED,
+        14 if is("content-length") => header::CONTENT_LENGTH,
+        15 if is("accept-encoding") => header::ACCEPT_ENCODING,
+        15 if is("accept-language") => header::ACCEPT_LANGUAGE,
+        _ => return HeaderName::from_bytes(name),
+    };
+    Ok(common)
+}
+
+/// A `Content-Length` value: digits only (no sign, no list, no spaces
+/// inside), at most `u64::MAX`.
+pub(crate) fn parse_length(v: &[u8]) -> Option<u64> {
+    let v = v.trim_ascii();
+    if v.is_empty() || v.len() > 20 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    v.iter()
+        .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_field_names_are_the_names_from_bytes_gives() {
+        for name in [
+            "host",
+            "date",
+            "Date",
+            "ETAG",
+            "vary",
+            "Accept",
+            "cookie",
+            "Server",
+            "referer",
+            "Connection",
+            "set-cookie",
+            "User-Agent",
+            "Content-Type",
+            "authorization",
+            "cache-control",
+            "Last-Modified",
+            "CONTENT-LENGTH",
+            "accept-encoding",
+            "Accept-Language",
+            "x-other",
+            "dat3",
+            "content-lengtx",
+        ] {
+            let fast = field_name(name.as_bytes()).unwrap();
+            assert_eq!(fast, HeaderName::from_bytes(name.as_bytes()).unwrap(), "{name}");
+        }
+        assert!(field_name(b"bad name").is_err());
+    }
+
+    #[test]
+    fn lengths_are_plain_digits() {
+        assert_eq!(parse_length(b" 42 "), Some(42));
+        assert_eq!(parse_length(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            &b""[..],
+            b"+4",
+            b"-1",
+            b"1, 2",
+            b"4 4",
+            b"18446744073709551616",
+            b"0x10",
+        ] {
+            assert_eq!(parse_length(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}
