@@ -7,6 +7,7 @@
 
 mod e2e {
     mod canned;
+    mod client_http1;
     mod errors;
     mod forwarding;
     mod harness;

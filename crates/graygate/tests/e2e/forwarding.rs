@@ -6,7 +6,7 @@ use graygate::demo::Backend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
-async fn one_backend() -> (Gw, Backend) {
+pub(crate) async fn one_backend() -> (Gw, Backend) {
     let a = Backend::start("v1").await.unwrap();
     let policy = format!(
         "[groups.v1]\nservers = [{{ addr = \"{}\" }}]\n[[routes]]\nname = \"web\"\ndefault = \"v1\"\n",

@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 
 /// Reads one response with a `Content-Length` body from `s`.
-async fn read_response(s: &mut TcpStream) -> String {
+pub(crate) async fn read_response(s: &mut TcpStream) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -43,7 +43,7 @@ async fn read_response(s: &mut TcpStream) -> String {
 }
 
 /// Waits (at most 10 s) for the gateway to close `s`; returns what it sent.
-async fn closed_by_gateway(s: &mut TcpStream) -> String {
+pub(crate) async fn closed_by_gateway(s: &mut TcpStream) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {

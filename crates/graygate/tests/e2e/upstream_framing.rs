@@ -10,7 +10,7 @@ use graygate_proxy::GatewayMetrics;
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
 
-async fn gateway_over(server: SocketAddr) -> Gw {
+pub(crate) async fn gateway_over(server: SocketAddr) -> Gw {
     let policy = format!(
         "[groups.g]\nservers = [{{ addr = \"{server}\" }}]\nmax_fails = 0\nread_timeout_ms = 2000\n[[routes]]\nname = \"web\"\ndefault = \"g\"\n"
     );
