@@ -131,18 +131,19 @@ async fn pipelined_requests_are_answered_in_order_on_a_connection_that_stays_ope
     assert_eq!(paths(&recs[2]), ["/c/1"]);
 }
 
-/// Rule: an HTTP/1.0 request is answered with an `HTTP/1.0` status line.
-/// Without `Connection: keep-alive` the gateway closes after the answer
-/// (and sends no `connection` header); with it, the answer carries
-/// `connection: keep-alive` and the connection serves a next request.
+/// Rule: an HTTP/1.0 request is answered with graygate's own version,
+/// `HTTP/1.1` (RFC 9110 §6.2, as nginx does). Without `Connection:
+/// keep-alive` the answer says `connection: close` and the gateway closes;
+/// with it, the answer carries `connection: keep-alive` and the connection
+/// serves a next request.
 #[tokio::test]
 async fn http_1_0_closes_unless_the_client_asks_for_keep_alive() {
     let rec = Recorder::start("up").await;
     let gw = gateway_to(&rec, "").await;
     let answer = until_closed(&gw, b"GET /one HTTP/1.0\r\nHost: x\r\n\r\n").await;
-    assert!(answer.starts_with("HTTP/1.0 200 OK\r\n"), "{answer:?}");
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer:?}");
     assert!(answer.contains("\r\ncontent-length: 3\r\n"), "{answer:?}");
-    assert!(!answer.to_ascii_lowercase().contains("\r\nconnection:"), "{answer:?}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer:?}");
     assert!(answer.ends_with("\r\n\r\nup\n"), "{answer:?}");
 
     let mut s = TcpStream::connect(gw.addr).await.unwrap();
@@ -150,7 +151,7 @@ async fn http_1_0_closes_unless_the_client_asks_for_keep_alive() {
         .await
         .unwrap();
     let kept = read_response(&mut s).await;
-    assert!(kept.starts_with("HTTP/1.0 200 OK\r\n"), "{kept:?}");
+    assert!(kept.starts_with("HTTP/1.1 200 OK\r\n"), "{kept:?}");
     assert!(
         kept.to_ascii_lowercase().contains("\r\nconnection: keep-alive\r\n"),
         "{kept:?}"
@@ -160,7 +161,7 @@ async fn http_1_0_closes_unless_the_client_asks_for_keep_alive() {
     s.write_all(b"GET /three HTTP/1.0\r\nHost: x\r\n\r\n").await.unwrap();
     let last = closed_by_gateway(&mut s).await;
     assert!(
-        last.starts_with("HTTP/1.0 200 OK\r\n") && last.ends_with("\r\n\r\nup\n"),
+        last.starts_with("HTTP/1.1 200 OK\r\n") && last.ends_with("\r\n\r\nup\n"),
         "{last:?}"
     );
     let paths: Vec<String> = rec.requests().into_iter().map(|(_, p, _)| p).collect();
@@ -272,10 +273,9 @@ async fn an_answer_of_unknown_length_is_framed_for_the_client_and_keeps_the_conn
 }
 
 /// Rule: an answer of unknown length to an HTTP/1.0 client — which has no
-/// chunked coding — has an `HTTP/1.0` status line, no length, the same
-/// bytes, and ends with the gateway closing, even when the client asked for
-/// keep-alive. (Today that head also says `connection: keep-alive`, which
-/// the close contradicts; not asserted.)
+/// chunked coding — has no length, the same bytes, and ends with the
+/// gateway closing, even when the client asked for keep-alive: its head
+/// says `connection: close`.
 #[tokio::test]
 async fn an_answer_of_unknown_length_to_http_1_0_is_close_delimited() {
     for (what, answer) in UNKNOWN_LENGTH {
@@ -283,8 +283,9 @@ async fn an_answer_of_unknown_length_to_http_1_0_is_close_delimited() {
         for connection in ["", "Connection: keep-alive\r\n"] {
             let request = format!("GET / HTTP/1.0\r\nHost: x\r\n{connection}\r\n");
             let answer = until_closed(&gw, request.as_bytes()).await;
-            assert!(answer.starts_with("HTTP/1.0 200 OK\r\n"), "{what}: {answer:?}");
+            assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{what}: {answer:?}");
             let head = answer.to_ascii_lowercase();
+            assert!(head.contains("\r\nconnection: close\r\n"), "{what}: {answer:?}");
             assert!(
                 !head.contains("\r\ncontent-length:") && !head.contains("\r\ntransfer-encoding:"),
                 "{what}: {answer:?}"
@@ -294,23 +295,21 @@ async fn an_answer_of_unknown_length_to_http_1_0_is_close_delimited() {
     }
 }
 
-/// Rule (today's behaviour, arguably wrong): an HTTP/1.0 upstream's
-/// close-delimited answer reaches an HTTP/1.1 client with the upstream's
-/// `HTTP/1.0` status line, no length, and the gateway closes the client
-/// connection to end it. (RFC 9110 §6.2 has an intermediary send its own
-/// version; a gateway could re-chunk it and keep the connection.)
+/// Rule: an HTTP/1.0 upstream's close-delimited answer reaches an
+/// HTTP/1.1 client with graygate's own version (RFC 9110 §6.2), re-chunked,
+/// and the client connection stays open for a next request.
 #[tokio::test]
-async fn an_http_1_0_upstreams_close_delimited_answer_closes_the_client_connection() {
+async fn an_http_1_0_upstreams_close_delimited_answer_is_re_chunked_for_the_client() {
     let up = scripted(Script::Answer(b"HTTP/1.0 200 OK\r\n\r\nuntil the server closes")).await;
     let gw = gateway_over(up).await;
-    let answer = until_closed(&gw, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
-    assert!(answer.starts_with("HTTP/1.0 200 OK\r\n"), "{answer:?}");
-    let head = answer.to_ascii_lowercase();
-    assert!(
-        !head.contains("\r\ncontent-length:") && !head.contains("\r\ntransfer-encoding:"),
-        "{answer:?}"
-    );
-    assert!(answer.ends_with("\r\n\r\nuntil the server closes"), "{answer:?}");
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    for round in ["first", "second"] {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let (head, body) = read_framed(&mut s).await;
+        assert!(head.starts_with("http/1.1 200 ok\r\n"), "{round}: {head:?}");
+        assert!(head.contains("\r\ntransfer-encoding: chunked\r\n"), "{round}: {head:?}");
+        assert_eq!(body, b"until the server closes", "{round}");
+    }
 }
 
 /// Rule: header names are matched in any case, values lose the spaces and

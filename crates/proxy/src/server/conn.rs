@@ -61,6 +61,7 @@ struct Conn {
     /// Response bytes gathered for the next write.
     out: Vec<u8>,
     timer: Pin<Box<Sleep>>,
+    spans: request::Spans,
     head_timeout: Duration,
     idle_timeout: Duration,
     max_head: usize,
@@ -75,6 +76,7 @@ pub(super) async fn serve(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr,
         buf: BytesMut::new(),
         out: Vec::new(),
         timer: Box::pin(tokio::time::sleep(settings.client_timeout)),
+        spans: Vec::new(),
         head_timeout: settings.client_timeout,
         idle_timeout: settings.idle_timeout,
         max_head: settings.raw.max_header_bytes,
@@ -144,7 +146,7 @@ impl Conn {
         }
         loop {
             if !self.buf.is_empty() {
-                if let Some(head) = request::parse(&mut self.buf, self.max_head).map_err(Ended::Bad)? {
+                if let Some(head) = request::parse(&mut self.buf, self.max_head, &mut self.spans).map_err(Ended::Bad)? {
                     return Ok(head);
                 }
                 if idle {
@@ -162,9 +164,9 @@ impl Conn {
                 if timer.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Err(if idle { Ended::Idle } else { Ended::Slow }));
                 }
-                // Only an idle connection closes at once on shutdown; a
-                // request under way is answered first.
-                if idle && stopped.as_mut().poll(cx).is_ready() {
+                // Only a connection between requests closes at once on
+                // shutdown; a request under way is answered first.
+                if buf.is_empty() && stopped.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Err(Ended::Stopped));
                 }
                 Poll::Pending

@@ -67,10 +67,14 @@ impl HeadError {
     }
 }
 
+/// Where a field's name and value are in the head: kept by the connection
+/// between requests, so that no array of [`MAX_FIELDS`] is zeroed for each.
+pub(super) type Spans = Vec<[usize; 4]>;
+
 /// Parses a complete request head at the start of `buf`, taking it out of
 /// `buf` (what follows is the body, or the next request). `None`: the head
 /// is not complete yet. Leading empty lines are skipped (RFC 9112 §2.2).
-pub(super) fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Head>, HeadError> {
+pub(super) fn parse(buf: &mut BytesMut, max: usize, spans: &mut Spans) -> Result<Option<Head>, HeadError> {
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
     let mut req = httparse::Request::new(&mut []);
     let len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut req, buf, &mut fields)? {
@@ -93,18 +97,18 @@ pub(super) fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Head>, Head
         (start, start + s.len())
     };
     let target = span(req.path.unwrap_or("").as_bytes());
-    let mut spans = [((0, 0), (0, 0)); MAX_FIELDS];
     let mut hop = Hop::default();
-    for (s, f) in spans.iter_mut().zip(req.headers.iter()) {
+    spans.clear();
+    for f in req.headers.iter() {
         hop.note(f.name.as_bytes(), f.value)?;
-        *s = (span(f.name.as_bytes()), span(f.value));
+        let ((n0, n1), (v0, v1)) = (span(f.name.as_bytes()), span(f.value));
+        spans.push([n0, n1, v0, v1]);
     }
-    let count = req.headers.len();
     let (framing, keep_alive) = hop.framing(version)?;
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.1)).map_err(|_| HeadError::Target)?;
-    let mut headers = HeaderMap::with_capacity(count);
-    for &((n0, n1), (v0, v1)) in spans.iter().take(count) {
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    for &[n0, n1, v0, v1] in spans.iter() {
         let name = head.get(n0..n1).unwrap_or_default();
         if hop.dropped(name) {
             continue;
@@ -211,13 +215,13 @@ mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> Result<Option<Head>, HeadError> {
-        parse(&mut BytesMut::from(text), 8192)
+        parse(&mut BytesMut::from(text), 8192, &mut Vec::new())
     }
 
     #[test]
     fn a_head_is_parsed_and_the_rest_stays_in_the_buffer() {
         let mut buf = BytesMut::from("\r\nGET /a?b=1 HTTP/1.1\r\nhost: x\r\nX-A: 1\r\nX-A: 2\r\n\r\nGET /next");
-        let head = parse(&mut buf, 8192).unwrap().unwrap();
+        let head = parse(&mut buf, 8192, &mut Vec::new()).unwrap().unwrap();
         assert_eq!(head.parts.method, Method::GET);
         assert_eq!(head.parts.uri, "/a?b=1");
         assert_eq!(head.parts.headers["host"], "x");
