@@ -47,6 +47,9 @@ pub(super) enum HeadError {
     /// A target `http::Uri` does not accept.
     #[error("invalid request target")]
     Target,
+    /// A target longer than `http::Uri` holds (65,534 bytes).
+    #[error("request target longer than 65534 bytes")]
+    TargetTooLong,
     /// Longer than `max_header_bytes`.
     #[error("request head larger than {0} bytes")]
     TooLarge(usize),
@@ -62,6 +65,7 @@ impl HeadError {
             HeadError::TooLarge(_) | HeadError::Parse(httparse::Error::TooManyHeaders) => {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
+            HeadError::TargetTooLong => StatusCode::URI_TOO_LONG,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -106,7 +110,13 @@ pub(super) fn parse(buf: &mut BytesMut, max: usize, spans: &mut Spans) -> Result
     }
     let (framing, keep_alive) = hop.framing(version)?;
     let head = buf.split_to(len).freeze();
-    let uri = Uri::from_maybe_shared(head.slice(target.0..target.1)).map_err(|_| HeadError::Target)?;
+    let uri = Uri::from_maybe_shared(head.slice(target.0..target.1)).map_err(|_| {
+        if target.1 - target.0 >= usize::from(u16::MAX) {
+            HeadError::TargetTooLong
+        } else {
+            HeadError::Target
+        }
+    })?;
     let mut headers = HeaderMap::with_capacity(spans.len());
     for &[n0, n1, v0, v1] in spans.iter() {
         let name = head.get(n0..n1).unwrap_or_default();
@@ -240,6 +250,9 @@ mod tests {
         let many: String = (0..101).map(|i| format!("X-F{i}: 1\r\n")).collect();
         let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
         assert_eq!(parse_str(&many).unwrap_err().status(), 431);
+        let huge = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(70_000));
+        let e = parse(&mut BytesMut::from(huge.as_str()), 128 * 1024, &mut Vec::new()).unwrap_err();
+        assert_eq!(e.status(), 414, "{e}");
     }
 
     #[test]
