@@ -1,5 +1,6 @@
-//! graygate's data plane: a reverse proxy on tokio + hyper 1.x that routes
-//! each request by the policy.
+//! graygate's data plane: a reverse proxy on tokio, with its own HTTP/1.1
+//! server and client legs (`server`, `upstream::h1`), that routes each
+//! request by the policy.
 //!
 //! A [`Server`] accepts HTTP/1.1 connections and hands each request to the
 //! phases of [`forward`]: resolve the client address, route and decide with

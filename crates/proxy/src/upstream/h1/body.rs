@@ -91,10 +91,12 @@ impl UpstreamBody {
         }
     }
 
-    /// Fails the body one poll later: hyper's server writes what it has
-    /// buffered (the head, the bytes that did arrive) when a body is
-    /// pending, but drops it when the body fails in the same poll. The
-    /// client sees the response start, then the cut, as from nginx.
+    /// Fails the body one poll later, so that the server leg writes what it
+    /// gathered (the head, the bytes that did arrive) while the body is
+    /// pending, before the failure closes the connection: the client sees
+    /// the response start, then the cut, as from nginx. (The server leg
+    /// also writes what it has on a failure; the deferral keeps this body
+    /// right for any writer, as it was under hyper's server, which did not.)
     fn fail(&mut self, cx: &mut Context<'_>, e: io::Error) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         self.conn = None;
         self.error = Some(e);
