@@ -129,8 +129,9 @@ async fn a_request_behind_a_chunked_body_is_a_separate_request() {
     heads.iter().for_each(|h| assert_unambiguous(h));
 }
 
-/// Rule: invalid methods, header bytes and request lines are answered 400
-/// (oversized URIs and too many fields 431) and nothing is forwarded.
+/// Rule: invalid methods, header bytes and request lines, and an HTTP/1.1
+/// head without exactly one `Host` (RFC 9112 §3.2, as nginx), are answered
+/// 400 (oversized URIs and too many fields 431) and nothing is forwarded.
 #[tokio::test]
 async fn invalid_bytes_and_oversized_heads_are_refused_and_never_forwarded() {
     let rec = Recorder::start("up").await;
@@ -162,6 +163,16 @@ async fn invalid_bytes_and_oversized_heads_are_refused_and_never_forwarded() {
         (
             "a space in the target",
             b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            "400",
+        ),
+        (
+            "an HTTP/1.1 request without Host",
+            b"GET / HTTP/1.1\r\nX-A: 1\r\n\r\n".to_vec(),
+            "400",
+        ),
+        (
+            "two Host fields",
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec(),
             "400",
         ),
         (

@@ -56,6 +56,9 @@ pub(super) enum HeadError {
     /// Ambiguous or invalid `Content-Length` or `Transfer-Encoding`.
     #[error("ambiguous or invalid request framing: {0}")]
     Framing(&'static str),
+    /// No `Host` on HTTP/1.1, or more than one (RFC 9112 §3.2).
+    #[error("{0}")]
+    Host(&'static str),
 }
 
 impl HeadError {
@@ -109,6 +112,11 @@ pub(super) fn parse(buf: &mut BytesMut, max: usize, spans: &mut Spans) -> Result
         spans.push([n0, n1, v0, v1]);
     }
     let (framing, keep_alive) = hop.framing(version)?;
+    match hop.hosts {
+        0 if version == Version::HTTP_11 => return Err(HeadError::Host("an HTTP/1.1 request without Host")),
+        0 | 1 => {}
+        _ => return Err(HeadError::Host("more than one Host field")),
+    }
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.1)).map_err(|_| {
         if target.1 - target.0 >= usize::from(u16::MAX) {
@@ -154,6 +162,8 @@ struct Hop {
     keep_alive: bool,
     expect_continue: bool,
     upgrade: bool,
+    /// `Host` fields seen.
+    hosts: u32,
 }
 
 impl Hop {
@@ -180,6 +190,7 @@ impl Hop {
             }
             6 if is("expect") => self.expect_continue = value.trim_ascii().eq_ignore_ascii_case(b"100-continue"),
             7 if is("upgrade") => self.upgrade = true,
+            4 if is("host") => self.hosts += 1,
             _ => {}
         }
         Ok(())
@@ -224,8 +235,13 @@ impl Hop {
 mod tests {
     use super::*;
 
+    /// Parses `text` with a `Host` field added after an HTTP/1.1 request line.
     fn parse_str(text: &str) -> Result<Option<Head>, HeadError> {
-        parse(&mut BytesMut::from(text), 8192, &mut Vec::new())
+        let text = match text.split_once(" HTTP/1.1\r\n") {
+            Some((line, rest)) => format!("{line} HTTP/1.1\r\nHost: x\r\n{rest}"),
+            None => text.to_owned(),
+        };
+        parse(&mut BytesMut::from(text.as_str()), 8192, &mut Vec::new())
     }
 
     #[test]
@@ -250,7 +266,7 @@ mod tests {
         let many: String = (0..101).map(|i| format!("X-F{i}: 1\r\n")).collect();
         let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
         assert_eq!(parse_str(&many).unwrap_err().status(), 431);
-        let huge = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(70_000));
+        let huge = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
         let e = parse(&mut BytesMut::from(huge.as_str()), 128 * 1024, &mut Vec::new()).unwrap_err();
         assert_eq!(e.status(), 414, "{e}");
     }
@@ -293,6 +309,22 @@ mod tests {
         ] {
             let e = parse_str(bad).unwrap_err();
             assert_eq!(e.status(), 400, "{bad:?}: {e}");
+            assert!(
+                !matches!(e, HeadError::Host(_)),
+                "{bad:?} is refused for its own reason: {e}"
+            );
         }
+    }
+
+    #[test]
+    fn http11_needs_exactly_one_host_and_http10_none() {
+        let p = |t: &str| parse(&mut BytesMut::from(t), 8192, &mut Vec::new());
+        assert!(matches!(p("GET / HTTP/1.1\r\n\r\n"), Err(HeadError::Host(_))));
+        assert!(matches!(
+            p("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"),
+            Err(HeadError::Host(_))
+        ));
+        assert!(p("GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
+        assert!(p("GET / HTTP/1.1\r\nHOST: a\r\n\r\n").unwrap().is_some());
     }
 }
