@@ -262,9 +262,11 @@ fn prepare_upstream_request(
     tag_header: &HeaderName,
 ) -> Forwarding {
     if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
-        if parts.headers.get(header::HOST).is_none()
-            && let Some(a) = parts.uri.authority()
-            && let Ok(v) = HeaderValue::from_str(a.as_str())
+        // An absolute-form target's authority is the host (RFC 9112
+        // §3.2.2, nginx's `$host`): the upstream gets it as `Host`, as the
+        // policy routed by it (`View`), whatever `Host` the client sent.
+        if let Some(a) = parts.uri.authority()
+            && let Ok(v) = HeaderValue::from_str(without_userinfo(a))
         {
             parts.headers.insert(header::HOST, v);
         }
@@ -332,6 +334,11 @@ fn prepare_upstream_request(
         },
         proto,
     }
+}
+
+/// An authority without its `user@` part.
+fn without_userinfo(a: &http::uri::Authority) -> &str {
+    a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, host)| host)
 }
 
 /// Which of `names` the head carries, in one pass over its names.

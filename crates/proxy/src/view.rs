@@ -27,11 +27,12 @@ pub struct View<'a> {
 impl<'a> View<'a> {
     /// A view of `parts` from client `client_ip`; the body is not read yet.
     pub fn new(parts: &'a Parts, client_ip: IpAddr) -> View<'a> {
+        // An absolute-form target's host wins over `Host` (RFC 9112
+        // §3.2.2, nginx's `$host`); `forward` sends it upstream as `Host`.
         let authority = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+            .uri
+            .host()
+            .or_else(|| parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()));
         let host = authority.map(host_without_port).map(|h| {
             if h.bytes().any(|b| b.is_ascii_uppercase()) {
                 Cow::Owned(h.to_ascii_lowercase())
@@ -118,5 +119,15 @@ mod tests {
             assert_eq!(view.header("x-missing"), None);
         }
         assert!(many.headers.len() > SCAN_FIELDS, "the map's lookup is used too");
+    }
+
+    #[test]
+    fn an_absolute_form_targets_host_wins_over_the_host_field() {
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let mut abs = parts(&[("host", "other.example")]);
+        abs.uri = "http://user@Abs.Example:8080/p".parse().unwrap();
+        assert_eq!(View::new(&abs, ip).host(), Some("abs.example"));
+        let origin = parts(&[("host", "Other.Example:80")]);
+        assert_eq!(View::new(&origin, ip).host(), Some("other.example"));
     }
 }

@@ -346,6 +346,23 @@ async fn odd_but_valid_heads_are_read_as_their_plain_forms() {
     heads.iter().for_each(|h| assert_unambiguous(h));
 }
 
+/// Rule: an absolute-form target's authority is the request's host (RFC
+/// 9112 §3.2.2, nginx's `$host`): the upstream gets it as `Host`, without
+/// its `user@` part, in place of the `Host` the client sent.
+#[tokio::test]
+async fn an_absolute_form_targets_authority_replaces_the_host_field() {
+    let rec = Recorder::start("up").await;
+    let gw = gateway_to(&rec, "").await;
+    let request = b"GET http://u@abs.example:8080/p?q=1 HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n";
+    let answer = until_closed(&gw, request).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer:?}");
+    let heads = rec.heads();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert!(heads[0].contains("\nhost: abs.example:8080\n"), "{heads:?}");
+    assert!(!heads[0].contains("other.example"), "{heads:?}");
+    assert_eq!(rec.requests()[0].1, "/p");
+}
+
 /// Rule: clients that leave mid-head, right after a whole request (before
 /// the answer), or half-close after one, do not disturb the gateway: the
 /// partial head is never forwarded, the half-closed connection gets its
