@@ -1,5 +1,6 @@
 //! What both HTTP/1 legs share on the wire: socket reads into a buffer, the
-//! common field names, `Content-Length` values, chunked bodies.
+//! common field names, the framing and connection fields of a head
+//! (`Content-Length`, `Transfer-Encoding`, `Connection`), chunked bodies.
 
 pub(crate) mod chunked;
 
@@ -71,6 +72,78 @@ pub(crate) fn field_name(name: &[u8]) -> Result<HeaderName, header::InvalidHeade
         _ => return HeaderName::from_bytes(name),
     };
     Ok(common)
+}
+
+/// Which framing or connection field [`Fields::note`] took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Known {
+    Length,
+    Coding,
+    Connection,
+}
+
+/// What a head's `Content-Length`, `Transfer-Encoding` and `Connection`
+/// fields said, under the same rules on both legs; each leg decides the
+/// framing from it.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    /// `Content-Length`: the value, once valid.
+    pub(crate) length: Option<u64>,
+    /// `Transfer-Encoding` fields seen, and whether the first said `chunked`.
+    codings: u32,
+    first_chunked: bool,
+    /// `Connection` tokens.
+    pub(crate) close: bool,
+    pub(crate) keep_alive: bool,
+    /// `Connection` names a field other than `close`, `keep-alive`, `upgrade`.
+    pub(crate) names_others: bool,
+}
+
+impl Fields {
+    /// Notes a field if it is one of the three; which one it was. Malformed
+    /// or disagreeing lengths are refused here.
+    pub(crate) fn note(&mut self, name: &[u8], value: &[u8]) -> Result<Option<Known>, &'static str> {
+        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+        let known = match name.len() {
+            14 if is("content-length") => {
+                let n = parse_length(value).ok_or("an invalid Content-Length")?;
+                if self.length.is_some_and(|l| l != n) {
+                    return Err("disagreeing Content-Length values");
+                }
+                self.length = Some(n);
+                Known::Length
+            }
+            17 if is("transfer-encoding") => {
+                self.codings += 1;
+                self.first_chunked |= self.codings == 1 && value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+                Known::Coding
+            }
+            10 if is("connection") => {
+                for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                    if token.eq_ignore_ascii_case(b"close") {
+                        self.close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        self.keep_alive = true;
+                    } else if !token.is_empty() && !token.eq_ignore_ascii_case(b"upgrade") {
+                        self.names_others = true;
+                    }
+                }
+                Known::Connection
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(known))
+    }
+
+    /// The head has a `Transfer-Encoding` field.
+    pub(crate) fn has_codings(&self) -> bool {
+        self.codings > 0
+    }
+
+    /// Its transfer coding is a single `chunked`, the only one accepted.
+    pub(crate) fn chunked_alone(&self) -> bool {
+        self.codings == 1 && self.first_chunked
+    }
 }
 
 /// A `Content-Length` value: digits only (no sign, no list, no spaces

@@ -3,7 +3,7 @@
 //! and a back end could read differently is refused with 400 before
 //! anything is forwarded; a head over the limit is a 431.
 
-use crate::wire::{field_name, parse_length};
+use crate::wire::{Fields, field_name};
 use bytes::BytesMut;
 use http::header::HeaderValue;
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
@@ -152,14 +152,7 @@ pub(super) fn parse(buf: &mut BytesMut, max: usize, spans: &mut Spans) -> Result
 /// What the framing and connection fields of a request said.
 #[derive(Debug, Default)]
 struct Hop {
-    /// `Content-Length`: the value, once valid.
-    length: Option<u64>,
-    /// `Transfer-Encoding` fields seen, and whether they said `chunked` alone.
-    codings: u32,
-    chunked: bool,
-    /// `Connection` tokens.
-    close: bool,
-    keep_alive: bool,
+    fields: Fields,
     expect_continue: bool,
     upgrade: bool,
     /// `Host` fields seen.
@@ -169,25 +162,11 @@ struct Hop {
 impl Hop {
     /// Notes one field.
     fn note(&mut self, name: &[u8], value: &[u8]) -> Result<(), HeadError> {
+        if self.fields.note(name, value).map_err(HeadError::Framing)?.is_some() {
+            return Ok(());
+        }
         let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
         match name.len() {
-            14 if is("content-length") => {
-                let n = parse_length(value).ok_or(HeadError::Framing("an invalid Content-Length"))?;
-                if self.length.is_some_and(|l| l != n) {
-                    return Err(HeadError::Framing("disagreeing Content-Length values"));
-                }
-                self.length = Some(n);
-            }
-            17 if is("transfer-encoding") => {
-                self.codings += 1;
-                self.chunked = self.codings == 1 && value.trim_ascii().eq_ignore_ascii_case(b"chunked");
-            }
-            10 if is("connection") => {
-                for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
-                    self.close |= token.eq_ignore_ascii_case(b"close");
-                    self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-                }
-            }
             6 if is("expect") => self.expect_continue = value.trim_ascii().eq_ignore_ascii_case(b"100-continue"),
             7 if is("upgrade") => self.upgrade = true,
             4 if is("host") => self.hosts += 1,
@@ -197,27 +176,28 @@ impl Hop {
     }
 
     /// The body's framing and whether the connection stays open after.
-    fn framing(&mut self, version: Version) -> Result<(Framing, bool), HeadError> {
+    fn framing(&self, version: Version) -> Result<(Framing, bool), HeadError> {
+        let f = &self.fields;
         let mut keep_alive = if version == Version::HTTP_10 {
-            self.keep_alive && !self.close
+            f.keep_alive && !f.close
         } else {
-            !self.close
+            !f.close
         };
-        let framing = if self.codings > 0 {
+        let framing = if f.has_codings() {
             if version == Version::HTTP_10 {
                 return Err(HeadError::Framing("Transfer-Encoding on HTTP/1.0"));
             }
-            if !self.chunked {
+            if !f.chunked_alone() {
                 return Err(HeadError::Framing("a Transfer-Encoding other than chunked"));
             }
             // Chunked wins over a Content-Length (RFC 9112 §6.3), which is
             // dropped; what the client sends after is not trusted (§6.1).
-            if self.length.is_some() {
+            if f.length.is_some() {
                 keep_alive = false;
             }
             Framing::Chunked
         } else {
-            match self.length {
+            match f.length {
                 None | Some(0) => Framing::Empty,
                 Some(n) => Framing::Length(n),
             }
@@ -227,7 +207,7 @@ impl Hop {
 
     /// Whether a field is the `Content-Length` the chunked coding overrides.
     fn dropped(&self, name: &[u8]) -> bool {
-        self.codings > 0 && name.len() == 14 && name.eq_ignore_ascii_case(b"content-length")
+        self.fields.has_codings() && name.len() == 14 && name.eq_ignore_ascii_case(b"content-length")
     }
 }
 

@@ -2,7 +2,7 @@
 //! the response head parsed (httparse) into `http` types without copying its
 //! values, and the response's framing decided the way nginx does.
 
-use crate::wire::{field_name, parse_length};
+use crate::wire::{Fields, Known, field_name};
 use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
@@ -149,7 +149,7 @@ pub(super) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
     let count = res.headers.len();
     // Connection naming other fields (rare), or a 101 (its Upgrade and
     // Connection are forwarded): keep everything; `strip_hop_by_hop` decides.
-    let keep_hop = hop.names_others || status == StatusCode::SWITCHING_PROTOCOLS;
+    let keep_hop = hop.fields.names_others || status == StatusCode::SWITCHING_PROTOCOLS;
     let head = buf.split_to(len).freeze();
     let mut headers = HeaderMap::with_capacity(count);
     for (&(n0, n1, v0, v1), _) in spans.iter().zip(is_hop).take(count).filter(|(_, h)| keep_hop || !h) {
@@ -159,15 +159,15 @@ pub(super) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
             .map_err(|_| HeadError::Parse(httparse::Error::HeaderValue))?;
         headers.append(name, value);
     }
-    if hop.names_others && status != StatusCode::SWITCHING_PROTOCOLS {
+    if hop.fields.names_others && status != StatusCode::SWITCHING_PROTOCOLS {
         crate::headers::strip_hop_by_hop(&mut headers, None);
     }
     let framing = hop.framing(status, method)?;
     let keep_alive = framing != Framing::Close
         && if version == Version::HTTP_10 {
-            hop.keep_alive
+            hop.fields.keep_alive
         } else {
-            !hop.close
+            !hop.fields.close
         };
     let (mut parts, ()) = http::Response::new(()).into_parts();
     parts.status = status;
@@ -183,54 +183,23 @@ pub(super) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
 /// What the hop-by-hop and framing fields of a response said.
 #[derive(Debug, Default)]
 struct Hop {
-    /// `Content-Length`: the value, once valid.
-    length: Option<u64>,
-    /// `Transfer-Encoding` fields seen, and whether the first said `chunked`.
-    codings: u32,
-    chunked: bool,
-    /// `Connection` tokens.
-    close: bool,
-    keep_alive: bool,
-    /// `Connection` names a field other than `close`, `keep-alive`, `upgrade`.
-    names_others: bool,
+    fields: Fields,
 }
 
 impl Hop {
     /// Notes one field; whether it is hop-by-hop (RFC 9110 §7.6.1).
     fn note(&mut self, name: &[u8], value: &[u8]) -> Result<bool, HeadError> {
-        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-        match name.len() {
-            14 if is("content-length") => {
-                let n = parse_length(value).ok_or(HeadError::Framing("an invalid Content-Length"))?;
-                if self.length.is_some_and(|l| l != n) {
-                    return Err(HeadError::Framing("disagreeing Content-Length values"));
-                }
-                self.length = Some(n);
-                Ok(false)
-            }
-            17 if is("transfer-encoding") => {
-                self.codings += 1;
-                self.chunked |= self.codings == 1 && value.trim_ascii().eq_ignore_ascii_case(b"chunked");
-                Ok(true)
-            }
-            10 if is("connection") => {
-                for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
-                    if token.eq_ignore_ascii_case(b"close") {
-                        self.close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        self.keep_alive = true;
-                    } else if !token.is_empty() && !token.eq_ignore_ascii_case(b"upgrade") {
-                        self.names_others = true;
-                    }
-                }
-                Ok(true)
-            }
-            10 => Ok(is("keep-alive")),
-            16 => Ok(is("proxy-connection")),
-            2 => Ok(is("te")),
-            7 => Ok(is("trailer") || is("upgrade")),
-            _ => Ok(false),
+        if let Some(known) = self.fields.note(name, value).map_err(HeadError::Framing)? {
+            return Ok(known != Known::Length);
         }
+        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+        Ok(match name.len() {
+            10 => is("keep-alive"),
+            16 => is("proxy-connection"),
+            2 => is("te"),
+            7 => is("trailer") || is("upgrade"),
+            _ => false,
+        })
     }
 
     /// The body's framing. Anything a request smuggler could play with is
@@ -244,16 +213,17 @@ impl Hop {
         {
             return Ok(Framing::Empty);
         }
-        if self.codings > 0 {
-            if self.length.is_some() {
+        let f = &self.fields;
+        if f.has_codings() {
+            if f.length.is_some() {
                 return Err(HeadError::Framing("both Content-Length and Transfer-Encoding"));
             }
-            if !self.chunked || self.codings > 1 {
+            if !f.chunked_alone() {
                 return Err(HeadError::Framing("a Transfer-Encoding other than chunked"));
             }
             return Ok(Framing::Chunked);
         }
-        Ok(self.length.map_or(Framing::Close, Framing::Length))
+        Ok(f.length.map_or(Framing::Close, Framing::Length))
     }
 }
 
