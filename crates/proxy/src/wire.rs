@@ -4,7 +4,7 @@
 
 pub(crate) mod chunked;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName};
 use std::io;
 use std::task::{Context, Poll, ready};
@@ -43,6 +43,29 @@ pub(crate) async fn write_all(io: &TcpStream, bufs: &mut [io::IoSlice<'_>]) -> i
         }
     }
     Ok(())
+}
+
+/// Takes what `buf` holds of a body that has `left` bytes to come, at most
+/// that many, and counts them off.
+pub(crate) fn take_length(left: &mut u64, buf: &mut BytesMut) -> Bytes {
+    let n = usize::try_from(*left).map_or(buf.len(), |l| l.min(buf.len()));
+    *left -= n as u64;
+    buf.split_to(n).freeze()
+}
+
+/// A chunk's size line (`{size:x}\r\n`), written into `buf` rather than
+/// allocated for each chunk.
+pub(crate) fn chunk_size_line(mut size: usize, buf: &mut [u8; 18]) -> &[u8] {
+    let mut i = buf.len() - 2;
+    buf[i..].copy_from_slice(b"\r\n");
+    loop {
+        i -= 1;
+        buf[i] = b"0123456789abcdef"[size & 0xf];
+        size >>= 4;
+        if size == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 /// A field's name: the most common ones matched directly, without
@@ -191,6 +214,13 @@ mod tests {
             assert_eq!(fast, HeaderName::from_bytes(name.as_bytes()).unwrap(), "{name}");
         }
         assert!(field_name(b"bad name").is_err());
+    }
+
+    #[test]
+    fn chunk_size_lines_are_lower_case_hex() {
+        for n in [0usize, 1, 15, 16, 4096, 65536, usize::MAX] {
+            assert_eq!(chunk_size_line(n, &mut [0; 18]), format!("{n:x}\r\n").as_bytes());
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use super::request::Framing;
 use crate::wire::chunked::{Chunk, Step, decode};
-use crate::wire::poll_fill;
+use crate::wire::{poll_fill, take_length};
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use std::io;
@@ -117,9 +117,7 @@ impl Body for ClientBody {
             match &mut r.left {
                 Left::Length(left) => {
                     if !buf.is_empty() {
-                        let n = usize::try_from(*left).map_or(buf.len(), |l| l.min(buf.len()));
-                        *left -= n as u64;
-                        let data = buf.split_to(n).freeze();
+                        let data = take_length(left, buf);
                         if *left == 0 {
                             this.finish();
                         }

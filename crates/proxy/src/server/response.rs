@@ -4,7 +4,7 @@
 //! are gathered, and written when the body has nothing more ready.
 
 use crate::body::RespBody;
-use crate::wire::write_all;
+use crate::wire::{chunk_size_line, write_all};
 use bytes::Bytes;
 use http::header;
 use http::{Response, StatusCode};
@@ -178,7 +178,7 @@ async fn send_body(io: &TcpStream, out: &mut Vec<u8>, mut body: RespBody, chunke
             Ok(Next::Data(data)) if data.is_empty() => {}
             Ok(Next::Data(data)) => {
                 if chunked {
-                    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                    out.extend_from_slice(chunk_size_line(data.len(), &mut [0; 18]));
                 }
                 let end: &[u8] = if chunked { b"\r\n" } else { b"" };
                 if data.len() >= BIG_FRAME {

@@ -234,8 +234,10 @@ async fn send_body<W: AsyncWrite + Unpin>(
             continue;
         }
         if framing == ReqFraming::Chunked {
-            let size = format!("{:x}\r\n", data.len());
-            wr.write_all(size.as_bytes()).await.map_err(reset)?;
+            let mut size = [0; 18];
+            wr.write_all(crate::wire::chunk_size_line(data.len(), &mut size))
+                .await
+                .map_err(reset)?;
             wr.write_all(&data).await.map_err(reset)?;
             wr.write_all(b"\r\n").await.map_err(reset)?;
         } else {

@@ -4,6 +4,7 @@
 
 use super::{Conn, Home};
 use crate::wire::chunked::{Chunk, Step, decode};
+use crate::wire::take_length;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use std::io;
@@ -123,9 +124,7 @@ impl Body for UpstreamBody {
                 State::Upgrade => return Poll::Ready(None),
                 State::Length(left) => {
                     if !buf.is_empty() {
-                        let n = usize::try_from(*left).map_or(buf.len(), |l| l.min(buf.len()));
-                        *left -= n as u64;
-                        let data = buf.split_to(n).freeze();
+                        let data = take_length(left, buf);
                         if *left == 0 {
                             this.finish();
                         }
