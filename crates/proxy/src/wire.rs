@@ -8,10 +8,19 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName};
 use std::io;
 use std::task::{Context, Poll, ready};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 /// Reads what the socket has into `buf`, with room for at least `want / 4`
 /// more bytes (`want` reserved when less is left). `Ok(0)`: the peer closed.
+///
+/// A read that leaves room in `buf` has emptied the socket, so the socket's
+/// readiness is cleared then and there, as tokio's own `poll_read` does on
+/// epoll: the next read (the next request, the next response on a pooled
+/// connection, [`is_reusable`](crate::upstream::h1::Conn::is_reusable)'s
+/// probe) waits for the kernel's next readiness event instead of spending a
+/// `recvfrom` on `EAGAIN` first. Clearing is tied to the readiness event the
+/// read saw, so bytes that arrived since are never missed.
 pub(crate) fn poll_fill(
     io: &TcpStream,
     cx: &mut Context<'_>,
@@ -23,9 +32,22 @@ pub(crate) fn poll_fill(
     }
     loop {
         ready!(io.poll_read_ready(cx))?;
-        match io.try_read_buf(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            r => return Poll::Ready(r),
+        let room = buf.capacity() - buf.len();
+        let mut read = None;
+        let r = io.try_io(Interest::READABLE, || {
+            let n = io.try_read_buf(buf)?;
+            read = Some(n);
+            if 0 < n && n < room {
+                // `try_io` clears the readiness on `WouldBlock`; the bytes
+                // read are returned from `read` below.
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        match (read, r) {
+            (Some(n), _) => return Poll::Ready(Ok(n)),
+            (None, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+            (None, r) => return Poll::Ready(r),
         }
     }
 }
