@@ -95,6 +95,10 @@ class Proc:
 
     def members(self):
         """(pid, utime + stime in ticks) of the process and all its children."""
+        return [(pid, user + system) for pid, user, system in self.cpu_ticks()]
+
+    def cpu_ticks(self):
+        """(pid, utime, stime in ticks) of the process and all its children."""
         out = []
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
@@ -105,12 +109,18 @@ class Proc:
                 continue
             # fields[2] is the process group (stat field 5); utime, stime are fields 14, 15.
             if int(fields[2]) == self.proc.pid:
-                out.append((pid, int(fields[11]) + int(fields[12])))
+                out.append((pid, int(fields[11]), int(fields[12])))
         return out
 
     def cpu_seconds(self):
         """User + system CPU of the process and all its children so far."""
         return sum(t for _, t in self.members()) / os.sysconf("SC_CLK_TCK")
+
+    def cpu_split(self):
+        """(user, system) CPU seconds of the process and all its children so far."""
+        ticks = self.cpu_ticks()
+        hz = os.sysconf("SC_CLK_TCK")
+        return sum(u for _, u, _ in ticks) / hz, sum(s for _, _, s in ticks) / hz
 
     def rss_mib(self):
         """Resident memory of the process and all its children, in MiB."""
