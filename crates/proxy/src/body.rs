@@ -171,6 +171,15 @@ impl RespBody {
         }
     }
 
+    /// The upstream response's header fields forwarded as they came, if
+    /// they are (see [`RawFields`](crate::upstream::h1::RawFields)).
+    pub fn raw_fields(&self) -> Option<&crate::upstream::h1::RawFields> {
+        match self {
+            RespBody::Upstream { body, .. } => body.raw_fields(),
+            RespBody::Full(_) => None,
+        }
+    }
+
     /// An empty body.
     pub fn empty() -> RespBody {
         RespBody::Full(None)

@@ -193,6 +193,17 @@ fn respond(
     if let (Some(c), Some(s)) = (client_upgrade, server_upgrade) {
         tokio::spawn(tunnel(c, s));
     }
+    // The decision headers replace the upstream's fields of their names:
+    // those must be in the map for that, not forwarded as they came.
+    let s = &snap.settings;
+    if s.raw.decision_headers
+        && rb
+            .raw_fields()
+            .is_some_and(|f| f.has(s.group_header.as_str()) || f.has(s.version_header.as_str()))
+        && let Some(f) = rb.take_raw_fields()
+    {
+        f.extend_map(&mut rp.headers);
+    }
     decorate(snap, decision, &mut rp.headers);
     // A fallback or a followed tag is not the client's own version: no pin.
     if let Some(pin) = pin

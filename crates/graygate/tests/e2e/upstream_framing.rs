@@ -90,3 +90,50 @@ async fn a_malformed_chunk_cuts_the_response_off_and_is_counted() {
     })
     .await;
 }
+
+/// Rule: the upstream's own header fields reach the client byte for byte
+/// (name case, order, repeated fields), less the hop-by-hop ones; a decision
+/// header graygate sets replaces the upstream's field of that name; a head
+/// with bare-LF line ends is re-encoded with CRLF.
+#[tokio::test]
+async fn upstream_fields_are_forwarded_as_sent_less_hop_by_hop_and_replaced_decision_headers() {
+    let answer: &'static [u8] = b"HTTP/1.1 200 OK\r\nX-Case:  Kept \r\nSet-Cookie: a=1\r\nConnection: keep-alive\r\n\
+        Keep-Alive: timeout=5\r\nX-Graygate-Version: 999\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\nok";
+    let get = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+    let gw = gateway_over(scripted(Script::Answer(answer)).await).await;
+    let plain = raw(gw.addr, get, "\r\n\r\nok").await;
+    assert!(
+        plain.contains("\r\nX-Case:  Kept \r\nSet-Cookie: a=1\r\nX-Graygate-Version: 999\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n"),
+        "{plain:?}"
+    );
+    assert!(
+        !plain.contains("Keep-Alive") && !plain.contains("keep-alive"),
+        "{plain:?}"
+    );
+
+    let server = scripted(Script::Answer(answer)).await;
+    let policy = format!(
+        "[groups.g]\nservers = [{{ addr = \"{server}\" }}]\nmax_fails = 0\n[[routes]]\nname = \"web\"\ndefault = \"g\"\n"
+    );
+    let gw = start(&config("decision_headers = true", &policy)).await;
+    let decided = raw(gw.addr, get, "\r\n\r\nok").await;
+    let lower = decided.to_ascii_lowercase();
+    assert_eq!(lower.matches("x-graygate-version:").count(), 1, "{decided:?}");
+    assert!(
+        !decided.contains("999"),
+        "graygate's version replaces the upstream's: {decided:?}"
+    );
+    assert!(lower.contains("x-graygate-group: g\r\n"), "{decided:?}");
+    assert!(lower.contains("x-case: kept\r\n"), "{decided:?}");
+    assert_eq!(lower.matches("set-cookie:").count(), 2, "{decided:?}");
+
+    let bare: &'static [u8] = b"HTTP/1.1 200 OK\nX-Bare: 1\nContent-Length: 2\n\nok";
+    let gw = gateway_over(scripted(Script::Answer(bare)).await).await;
+    let fixed = raw(gw.addr, get, "\r\n\r\nok").await;
+    assert!(fixed.contains("\r\nx-bare: 1\r\n"), "{fixed:?}");
+    assert!(
+        !fixed.replace("\r\n", "").contains('\n'),
+        "no bare LF reaches the client: {fixed:?}"
+    );
+}

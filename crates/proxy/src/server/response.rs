@@ -85,6 +85,10 @@ fn encode_head(parts: &http::response::Parts, body: &RespBody, ask: Ask, out: &m
         out.extend_from_slice(b"\r\n");
     }
     let (mut has_length, mut has_date) = (false, false);
+    if let Some(raw) = body.raw_fields() {
+        raw.runs().for_each(|run| out.extend_from_slice(run));
+        (has_length, has_date) = (raw.length, raw.date);
+    }
     for (name, value) in &parts.headers {
         has_length |= name == header::CONTENT_LENGTH;
         has_date |= name == header::DATE;

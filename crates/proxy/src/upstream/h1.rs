@@ -10,9 +10,11 @@
 //! unambiguous framing, `chunked` the only transfer coding, a bounded head.
 
 mod body;
+mod fields;
 mod head;
 
 pub use body::UpstreamBody;
+pub use fields::RawFields;
 pub use head::{Framing, Head, ReqFraming, encode_request};
 
 use super::ServerState;
@@ -141,7 +143,7 @@ pub async fn exchange(
     let home = home.filter(|_| head.keep_alive && body_sent);
     Ok(Response::from_parts(
         head.parts,
-        UpstreamBody::new(conn, head.framing, home),
+        UpstreamBody::new(conn, head.framing, home).with_fields(head.raw),
     ))
 }
 

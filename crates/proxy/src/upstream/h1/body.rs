@@ -2,7 +2,7 @@
 //! task that writes it to the client. Read to its end, the connection goes
 //! back to its server's pool; dropped early, the connection is closed.
 
-use super::{Conn, Home};
+use super::{Conn, Home, RawFields};
 use crate::wire::chunked::{Chunk, Step, decode};
 use crate::wire::take_length;
 use bytes::{Bytes, BytesMut};
@@ -27,6 +27,9 @@ pub struct UpstreamBody {
     home: Option<Home>,
     /// A failure, reported on the next poll (see [`UpstreamBody::fail`]).
     error: Option<io::Error>,
+    /// The response's header fields, when they are forwarded as they came
+    /// (the response's `HeaderMap` then holds none of them).
+    fields: Option<Box<RawFields>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +58,7 @@ impl UpstreamBody {
             state,
             home,
             error: None,
+            fields: None,
         };
         if matches!(body.state, State::Length(0)) {
             body.finish();
@@ -69,7 +73,25 @@ impl UpstreamBody {
             state: State::Upgrade,
             home: None,
             error: None,
+            fields: None,
         }
+    }
+
+    /// The body with the response's header fields to forward as they came.
+    pub(super) fn with_fields(mut self, fields: Option<Box<RawFields>>) -> UpstreamBody {
+        self.fields = fields;
+        self
+    }
+
+    /// The response's header fields forwarded as they came, if they are.
+    pub fn raw_fields(&self) -> Option<&RawFields> {
+        self.fields.as_deref()
+    }
+
+    /// Takes the fields forwarded as they came, for a caller that puts them
+    /// into the response's `HeaderMap`.
+    pub fn take_raw_fields(&mut self) -> Option<Box<RawFields>> {
+        self.fields.take()
     }
 
     /// The upgraded connection of a 101 response, with any bytes the server

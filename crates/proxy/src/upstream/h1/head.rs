@@ -2,6 +2,7 @@
 //! the response head parsed (httparse) into `http` types without copying its
 //! values, and the response's framing decided the way nginx does.
 
+use super::fields::RawFields;
 use crate::wire::{Fields, Known, field_name};
 use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -84,8 +85,12 @@ pub enum Framing {
 /// A parsed response head.
 #[derive(Debug)]
 pub struct Head {
-    /// Status, version and headers.
+    /// Status and version, and the header fields when they are not `raw`.
     pub parts: http::response::Parts,
+    /// The header fields to forward as they came (then `parts` has none);
+    /// boxed, as a head and the response built from it are moved a few
+    /// times on their way to the client.
+    pub raw: Option<Box<RawFields>>,
     /// The body's framing.
     pub framing: Framing,
     /// Whether the connection may carry another request after this response.
@@ -150,18 +155,41 @@ pub(super) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
     // Connection naming other fields (rare), or a 101 (its Upgrade and
     // Connection are forwarded): keep everything; `strip_hop_by_hop` decides.
     let keep_hop = hop.fields.names_others || status == StatusCode::SWITCHING_PROTOCOLS;
+    let mut lines = [(0u16, false); MAX_HEADERS];
+    let mut date = false;
+    for ((line, &(n0, n1, ..)), &h) in lines.iter_mut().zip(&spans).zip(&is_hop).take(count) {
+        *line = (n0, h);
+        date |= !h
+            && n1 - n0 == 4
+            && buf
+                .get(usize::from(n0)..usize::from(n1))
+                .is_some_and(|n| n.eq_ignore_ascii_case(b"date"));
+    }
+    let plan = if keep_hop {
+        None
+    } else {
+        buf.get(..len)
+            .and_then(|h| RawFields::plan(h, lines.get(..count).unwrap_or_default()))
+    };
     let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
-    for (&(n0, n1, v0, v1), _) in spans.iter().zip(is_hop).take(count).filter(|(_, h)| keep_hop || !h) {
-        let name = head.get(usize::from(n0)..usize::from(n1)).unwrap_or_default();
-        let name = field_name(name).map_err(|_| HeadError::Parse(httparse::Error::HeaderName))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(usize::from(v0)..usize::from(v1)))
-            .map_err(|_| HeadError::Parse(httparse::Error::HeaderValue))?;
-        headers.append(name, value);
-    }
-    if hop.fields.names_others && status != StatusCode::SWITCHING_PROTOCOLS {
-        crate::headers::strip_hop_by_hop(&mut headers, None);
-    }
+    let mut headers = HeaderMap::new();
+    let raw = match plan {
+        Some(plan) => Some(Box::new(RawFields::new(head, plan, hop.fields.length.is_some(), date))),
+        None => {
+            headers.reserve(count);
+            for (&(n0, n1, v0, v1), _) in spans.iter().zip(is_hop).take(count).filter(|(_, h)| keep_hop || !h) {
+                let name = head.get(usize::from(n0)..usize::from(n1)).unwrap_or_default();
+                let name = field_name(name).map_err(|_| HeadError::Parse(httparse::Error::HeaderName))?;
+                let value = HeaderValue::from_maybe_shared(head.slice(usize::from(v0)..usize::from(v1)))
+                    .map_err(|_| HeadError::Parse(httparse::Error::HeaderValue))?;
+                headers.append(name, value);
+            }
+            if hop.fields.names_others && status != StatusCode::SWITCHING_PROTOCOLS {
+                crate::headers::strip_hop_by_hop(&mut headers, None);
+            }
+            None
+        }
+    };
     let framing = hop.framing(status, method)?;
     let keep_alive = framing != Framing::Close
         && if version == Version::HTTP_10 {
@@ -175,6 +203,7 @@ pub(super) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
     parts.headers = headers;
     Ok(Some(Head {
         parts,
+        raw,
         framing,
         keep_alive,
     }))
@@ -235,6 +264,17 @@ mod tests {
         parse_response(&mut BytesMut::from(text), method)
     }
 
+    /// The fields the client gets: those forwarded as they came, or the map.
+    fn fields(text: &str) -> HeaderMap {
+        let head = parse(text, &Method::GET).unwrap().unwrap();
+        let mut map = head.parts.headers;
+        if let Some(raw) = head.raw {
+            assert!(map.is_empty(), "fields in the map and raw");
+            raw.extend_map(&mut map);
+        }
+        map
+    }
+
     #[test]
     fn a_head_is_parsed_and_the_body_stays_in_the_buffer() {
         let mut buf = BytesMut::from("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\nX-A: 2\r\n\r\nhello");
@@ -242,7 +282,9 @@ mod tests {
         assert_eq!(head.parts.status, StatusCode::OK);
         assert_eq!(head.framing, Framing::Length(5));
         assert!(head.keep_alive);
-        let xa: Vec<_> = head.parts.headers.get_all("x-a").iter().collect();
+        let mut map = HeaderMap::new();
+        head.raw.as_ref().unwrap().extend_map(&mut map);
+        let xa: Vec<_> = map.get_all("x-a").iter().collect();
         assert_eq!(xa, ["1", "2"]);
         assert_eq!(&buf[..], b"hello");
     }
@@ -302,19 +344,19 @@ mod tests {
     fn hop_by_hop_fields_are_left_out_except_on_a_101() {
         let text =
             "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n";
-        let h = parse(text, &Method::GET).unwrap().unwrap().parts.headers;
+        let h = fields(text);
         assert_eq!(
             h.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
             ["x-a", "content-length"]
         );
         let named = "HTTP/1.1 200 OK\r\nConnection: X-Private\r\nX-Private: 1\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n";
-        let h = parse(named, &Method::GET).unwrap().unwrap().parts.headers;
+        let h = fields(named);
         assert_eq!(
             h.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
             ["x-a", "content-length"]
         );
         let up = "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n";
-        let h = parse(up, &Method::GET).unwrap().unwrap().parts.headers;
+        let h = fields(up);
         assert_eq!(h["upgrade"], "websocket");
     }
 
