@@ -22,6 +22,7 @@ pub mod access_log;
 pub mod body;
 pub mod client_ip;
 pub mod config;
+mod deadline;
 pub mod error;
 pub mod forward;
 pub mod gateway;

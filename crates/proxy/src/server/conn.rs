@@ -7,13 +7,14 @@
 //! the first head of a connection must be complete within `client_timeout`
 //! of the accept; between requests the connection may stay idle for
 //! `idle_timeout`, and from the first byte of the next request its head has
-//! `client_timeout`. A connection keeps one tokio timer for its life and
-//! re-arms it for each wait: moving a registered deadline later is a single
-//! atomic in tokio. When a timeout fires the connection is closed unanswered.
+//! `client_timeout`. A connection keeps one timer for its life and moves its
+//! deadline for each wait ([`Deadline`]: a later deadline costs a store).
+//! When a timeout fires the connection is closed unanswered.
 
 use super::body::{ClientBody, OnUpgrade, Returned, Upgraded};
 use super::request::{self, HeadError};
 use super::response::{self, Ask, WriteError};
+use crate::deadline::Deadline;
 use crate::forward::{self, Peer};
 use crate::gateway::Gateway;
 use crate::wire::poll_fill;
@@ -28,7 +29,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 /// Bytes asked of the socket per head read.
 const HEAD_READ: usize = 4 * 1024;
@@ -60,7 +61,7 @@ struct Conn {
     buf: BytesMut,
     /// Response bytes gathered for the next write.
     out: Vec<u8>,
-    timer: Pin<Box<Sleep>>,
+    timer: Deadline,
     spans: request::Spans,
     head_timeout: Duration,
     idle_timeout: Duration,
@@ -75,7 +76,7 @@ pub(super) async fn serve(gw: Arc<Gateway>, stream: TcpStream, peer: SocketAddr,
         io: Arc::new(stream),
         buf: BytesMut::new(),
         out: Vec::new(),
-        timer: Box::pin(tokio::time::sleep(settings.client_timeout)),
+        timer: Deadline::new(Instant::now() + settings.client_timeout),
         spans: Vec::new(),
         head_timeout: settings.client_timeout,
         idle_timeout: settings.idle_timeout,
@@ -142,7 +143,7 @@ impl Conn {
         let mut idle = !first && self.buf.is_empty();
         if !first {
             let wait = if idle { self.idle_timeout } else { self.head_timeout };
-            self.timer.as_mut().reset(Instant::now() + wait);
+            self.timer.set(Instant::now() + wait);
         }
         loop {
             if !self.buf.is_empty() {
@@ -151,7 +152,7 @@ impl Conn {
                 }
                 if idle {
                     idle = false;
-                    self.timer.as_mut().reset(Instant::now() + self.head_timeout);
+                    self.timer.set(Instant::now() + self.head_timeout);
                 }
             }
             let Conn { io, buf, timer, .. } = self;
@@ -161,7 +162,7 @@ impl Conn {
                         r.map_or(Err(Ended::Closed), |n| if n == 0 { Err(Ended::Closed) } else { Ok(()) }),
                     );
                 }
-                if timer.as_mut().poll(cx).is_ready() {
+                if timer.poll_passed(cx).is_ready() {
                     return Poll::Ready(Err(if idle { Ended::Idle } else { Ended::Slow }));
                 }
                 // Only a connection between requests closes at once on

@@ -19,19 +19,18 @@ pub use head::{Framing, Head, ReqFraming, encode_request};
 
 use super::ServerState;
 use crate::body::ReqBody;
+use crate::deadline::Deadline;
 use crate::error::{ErrorKind, ProxyError};
 use bytes::BytesMut;
 use http::{Method, Response, StatusCode};
 use http_body_util::BodyExt;
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::Sleep;
 
 /// The first read of a response: head and, usually, the whole small body.
 const HEAD_READ: usize = 8 * 1024;
@@ -44,7 +43,7 @@ pub struct Conn {
     buf: BytesMut,
     /// The read timeout's timer, kept for the connection's life (see
     /// [`within`]).
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: Option<Deadline>,
 }
 
 /// Where a connection returns after a complete response.
@@ -149,28 +148,28 @@ pub async fn exchange(
 
 /// `fut`'s output, or `None` when `limit` passed first.
 ///
-/// Measured on the connection's own timer rather than a new
+/// Measured on the connection's own [`Deadline`] rather than a new
 /// `tokio::time::timeout` per request, which would register a timer in the
 /// runtime's wheel and deregister it again (two locks, ~0.7k instructions
-/// a request). Moving a registered deadline later is one atomic in tokio; the
-/// wheel sees the timer again only when its old deadline comes, about once
-/// per `limit` on a busy connection. A timer that fires while the connection
-/// sits in the pool wakes a task that has moved on, harmlessly.
-async fn within<F: Future>(timer: &mut Option<Pin<Box<Sleep>>>, limit: Duration, fut: F) -> Option<F::Output> {
+/// a request); moving the deadline later costs a store, and the wheel sees
+/// the timer again only when its old deadline comes, about once per `limit`
+/// on a busy connection. A timer that fires while the connection sits in the
+/// pool wakes a task that has moved on, harmlessly.
+async fn within<F: Future>(timer: &mut Option<Deadline>, limit: Duration, fut: F) -> Option<F::Output> {
     let deadline = tokio::time::Instant::now() + limit;
     let timer = match timer {
         Some(t) => {
-            t.as_mut().reset(deadline);
+            t.set(deadline);
             t
         }
-        None => timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
+        None => timer.insert(Deadline::new(deadline)),
     };
     let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx| {
         if let Poll::Ready(out) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(out));
         }
-        timer.as_mut().poll(cx).map(|()| None)
+        timer.poll_passed(cx).map(|()| None)
     })
     .await
 }
