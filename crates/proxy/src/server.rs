@@ -86,8 +86,12 @@ impl Server {
             let gw = self.gateway.clone();
             let stop = stop_rx.clone();
             let alive = alive_tx.clone();
+            // Boxed before the spawn: the connection's future is about
+            // 5 KiB, and a spawn passes its future by value through several
+            // calls into the task's cell; the box is moved instead of it.
+            let served = Box::pin(conn::serve(gw, stream, peer, stop));
             tokio::spawn(async move {
-                conn::serve(gw, stream, peer, stop).await;
+                served.await;
                 drop(slot);
                 drop(alive);
             });
