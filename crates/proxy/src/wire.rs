@@ -193,7 +193,7 @@ impl Fields {
 
 /// A `Content-Length` value: digits only (no sign, no list, no spaces
 /// inside), at most `u64::MAX`.
-pub(crate) fn parse_length(v: &[u8]) -> Option<u64> {
+fn parse_length(v: &[u8]) -> Option<u64> {
     let v = v.trim_ascii();
     if v.is_empty() || v.len() > 20 || !v.iter().all(u8::is_ascii_digit) {
         return None;

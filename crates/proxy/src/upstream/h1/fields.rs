@@ -18,13 +18,19 @@ use http::header::{HeaderMap, HeaderValue};
 /// its lines into more goes the `HeaderMap` way.
 const MAX_RUNS: usize = 4;
 
+/// Where the kept lines are in a head: [`RawFields::plan`]'s answer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Runs {
+    spans: [(u16, u16); MAX_RUNS],
+    count: u8,
+}
+
 /// The header lines of a response head to forward, verbatim, each ending in
 /// CRLF.
 #[derive(Debug, Clone)]
 pub struct RawFields {
     head: Bytes,
-    runs: [(u16, u16); MAX_RUNS],
-    count: u8,
+    runs: Runs,
     /// A `Content-Length` is among them.
     pub(crate) length: bool,
     /// A `Date` is among them.
@@ -37,44 +43,46 @@ impl RawFields {
     /// whether it is left out. `None` when the lines are not all CRLF-ended
     /// (httparse accepts a bare LF; such a head is re-encoded from a map
     /// instead of being forwarded as it came) or too scattered.
-    pub(super) fn plan(head: &[u8], lines: &[(u16, bool)]) -> Option<([(u16, u16); MAX_RUNS], u8)> {
+    pub(super) fn plan(head: &[u8], lines: impl IntoIterator<Item = (u16, bool)>) -> Option<Runs> {
         let len = u16::try_from(head.len()).ok()?;
         if !head.ends_with(b"\r\n\r\n") {
             return None;
         }
-        let mut runs = [(0u16, 0u16); MAX_RUNS];
-        let mut count = 0usize;
+        let mut runs = Runs {
+            spans: [(0, 0); MAX_RUNS],
+            count: 0,
+        };
+        let mut close = |from: u16, to: u16| {
+            *runs.spans.get_mut(usize::from(runs.count))? = (from, to);
+            runs.count += 1;
+            Some(())
+        };
         let mut open: Option<u16> = None;
-        for (i, &(start, left_out)) in lines.iter().enumerate() {
+        for (start, left_out) in lines {
             if start < 2 || head.get(usize::from(start) - 2..usize::from(start)) != Some(b"\r\n") {
                 return None;
             }
-            let end = lines.get(i + 1).map_or(len - 2, |&(next, _)| next);
             match (left_out, open) {
                 (false, None) => open = Some(start),
                 (true, Some(from)) => {
-                    *runs.get_mut(count)? = (from, start);
-                    count += 1;
+                    close(from, start)?;
                     open = None;
                 }
                 _ => {}
             }
-            if i + 1 == lines.len()
-                && let Some(from) = open
-            {
-                *runs.get_mut(count)? = (from, end);
-                count += 1;
-            }
         }
-        Some((runs, count as u8))
+        // The last run ends before the head's final CRLF.
+        if let Some(from) = open {
+            close(from, len - 2)?;
+        }
+        Some(runs)
     }
 
     /// The kept lines of `head` along `runs` (from [`RawFields::plan`]).
-    pub(super) fn new(head: Bytes, (runs, count): ([(u16, u16); MAX_RUNS], u8), length: bool, date: bool) -> RawFields {
+    pub(super) fn new(head: Bytes, runs: Runs, length: bool, date: bool) -> RawFields {
         RawFields {
             head,
             runs,
-            count,
             length,
             date,
         }
@@ -82,56 +90,37 @@ impl RawFields {
 
     /// The runs of lines to write, in order.
     pub(crate) fn runs(&self) -> impl Iterator<Item = &[u8]> {
-        self.runs
+        let Runs { spans, count } = &self.runs;
+        spans
             .iter()
-            .take(usize::from(self.count))
+            .take(usize::from(*count))
             .filter_map(|&(a, b)| self.head.get(usize::from(a)..usize::from(b)))
     }
 
-    /// Each kept field as (name, value), the value without its surrounding
-    /// whitespace, as offsets into the head.
-    fn fields(&self) -> impl Iterator<Item = ((usize, usize), (usize, usize))> + '_ {
-        self.runs.iter().take(usize::from(self.count)).flat_map(move |&(a, b)| {
-            let (a, b) = (usize::from(a), usize::from(b));
-            let run = self.head.get(a..b).unwrap_or_default();
-            let mut at = a;
-            run.split(|&c| c == b'\n')
-                .filter(|l| !l.is_empty())
-                .filter_map(move |line| {
-                    let start = at;
-                    at += line.len() + 1;
-                    let line = line.strip_suffix(b"\r").unwrap_or(line);
-                    let colon = line.iter().position(|&c| c == b':')?;
-                    let value = line.get(colon + 1..)?;
-                    let lead = value.iter().take_while(|c| matches!(c, b' ' | b'\t')).count();
-                    let trail = value.iter().rev().take_while(|c| matches!(c, b' ' | b'\t')).count();
-                    let v0 = start + colon + 1 + lead;
-                    Some((
-                        (start, start + colon),
-                        (v0, (v0 + value.len() - lead).saturating_sub(trail).max(v0)),
-                    ))
-                })
-        })
+    /// Each kept field: its name, and where its value is in the head
+    /// (without the whitespace around it).
+    fn fields(&self) -> impl Iterator<Item = (&[u8], std::ops::Range<usize>)> {
+        let base = self.head.as_ptr() as usize;
+        self.runs()
+            .flat_map(|run| run.split(|&c| c == b'\n'))
+            .filter_map(move |line| {
+                let (name, value) = line.split_at(line.iter().position(|&c| c == b':')?);
+                let value = value.get(1..)?.trim_ascii();
+                let at = value.as_ptr() as usize - base;
+                Some((name, at..at + value.len()))
+            })
     }
 
     /// Whether a field of this name (case-insensitive) is among them.
     pub fn has(&self, name: &str) -> bool {
-        self.fields().any(|((n0, n1), _)| {
-            self.head
-                .get(n0..n1)
-                .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
-        })
+        self.fields().any(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
     }
 
     /// Appends the fields to `map`, values sliced from the head (not copied).
     pub fn extend_map(&self, map: &mut HeaderMap) {
-        for ((n0, n1), (v0, v1)) in self.fields() {
-            let name = self.head.get(n0..n1).and_then(|n| field_name(n).ok());
-            let value = self
-                .head
-                .get(v0..v1)
-                .and_then(|_| HeaderValue::from_maybe_shared(self.head.slice(v0..v1)).ok());
-            if let (Some(name), Some(value)) = (name, value) {
+        for (name, value) in self.fields() {
+            let value = HeaderValue::from_maybe_shared(self.head.slice(value));
+            if let (Ok(name), Ok(value)) = (field_name(name), value) {
                 map.append(name, value);
             }
         }
@@ -152,7 +141,7 @@ mod tests {
             lines.push((at as u16, line.starts_with("Connection") || line.starts_with("Keep")));
             at += line.len();
         }
-        let plan = RawFields::plan(text.as_bytes(), &lines)?;
+        let plan = RawFields::plan(text.as_bytes(), lines)?;
         Some(RawFields::new(Bytes::from_static(text.as_bytes()), plan, false, false))
     }
 

@@ -141,8 +141,10 @@ pub(super) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
     let mut spans = [(0u16, 0u16, 0u16, 0u16); MAX_HEADERS];
     let mut hop = Hop::default();
     let mut is_hop = [false; MAX_HEADERS];
+    let mut date = false;
     for ((span, f), hop_field) in spans.iter_mut().zip(res.headers.iter()).zip(is_hop.iter_mut()) {
         *hop_field = hop.note(f.name.as_bytes(), f.value)?;
+        date |= f.name.eq_ignore_ascii_case("date");
         let (n, v) = (offset(f.name.as_ptr()), offset(f.value.as_ptr()));
         *span = (
             n,
@@ -155,21 +157,11 @@ pub(super) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
     // Connection naming other fields (rare), or a 101 (its Upgrade and
     // Connection are forwarded): keep everything; `strip_hop_by_hop` decides.
     let keep_hop = hop.fields.names_others || status == StatusCode::SWITCHING_PROTOCOLS;
-    let mut lines = [(0u16, false); MAX_HEADERS];
-    let mut date = false;
-    for ((line, &(n0, n1, ..)), &h) in lines.iter_mut().zip(&spans).zip(&is_hop).take(count) {
-        *line = (n0, h);
-        date |= !h
-            && n1 - n0 == 4
-            && buf
-                .get(usize::from(n0)..usize::from(n1))
-                .is_some_and(|n| n.eq_ignore_ascii_case(b"date"));
-    }
     let plan = if keep_hop {
         None
     } else {
-        buf.get(..len)
-            .and_then(|h| RawFields::plan(h, lines.get(..count).unwrap_or_default()))
+        let lines = spans.iter().zip(&is_hop).take(count).map(|(&(n0, ..), &h)| (n0, h));
+        buf.get(..len).and_then(|h| RawFields::plan(h, lines))
     };
     let head = buf.split_to(len).freeze();
     let mut headers = HeaderMap::new();
