@@ -241,6 +241,13 @@ def nginx_conf(workers=1):
             proxy_pass http://$group;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            # What graygate sends upstream as well (docs/security.md): the
+            # client address, replacing the client's own claims, the scheme,
+            # and the version chosen, so that the upstream parses the same head.
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Gray-Tag $group;
         }}
     }}
 }}
@@ -261,11 +268,18 @@ defaults
     http-reuse always
 frontend fe
     bind 127.0.0.1:{PORT['haproxy']}
+    # What graygate and nginx send upstream as well: the client address,
+    # replacing the client's own claims, the scheme, and the version chosen.
+    http-request set-header X-Forwarded-For %[src]
+    http-request set-header X-Real-IP %[src]
+    http-request set-header X-Forwarded-Proto http
     use_backend v2 if {{ req.hdr(x-user-id),crc32(1),mod(10000) lt 1000 }}
     default_backend v1
 backend v1
+    http-request set-header X-Gray-Tag v1
     server s1 127.0.0.1:{PORT['v1']}
 backend v2
+    http-request set-header X-Gray-Tag v2
     server s2 127.0.0.1:{PORT['v2']}
 """)
 
