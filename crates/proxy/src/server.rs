@@ -28,8 +28,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
+
+/// Connections the kernel queues, handshake done, until they are accepted
+/// (capped by `net.core.somaxconn`); std's and mio's 128 is soon full when
+/// a thousand clients connect at once.
+const BACKLOG: u32 = 1024;
 
 /// A bound listener, ready to serve.
 #[derive(Debug)]
@@ -38,11 +43,26 @@ pub struct Server {
     listener: TcpListener,
 }
 
+/// A listening socket on `addr`, with `SO_REUSEADDR` (as nginx: a restart
+/// binds while old connections linger in `TIME_WAIT`) and `TCP_NODELAY`,
+/// which the connections it accepts inherit on Linux: no `setsockopt` per
+/// connection (see [`Server::serve`]).
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 impl Server {
     /// Binds the configured `listen` address.
     pub async fn bind(gateway: Arc<Gateway>) -> io::Result<Server> {
-        let addr = gateway.snapshot().settings.raw.listen;
-        let listener = TcpListener::bind(addr).await?;
+        let listener = listen(gateway.snapshot().settings.raw.listen)?;
         Ok(Server { gateway, listener })
     }
 
@@ -63,6 +83,9 @@ impl Server {
         let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
         let mut shutdown = std::pin::pin!(shutdown);
         let mut refusals = limit::RefusalLog::default();
+        // Whether accepted connections come with the listener's
+        // `TCP_NODELAY` (Linux); looked at once, on the first of them.
+        let mut inherits_nodelay = None;
         loop {
             let (stream, peer) = tokio::select! {
                 r = self.listener.accept() => match r {
@@ -82,7 +105,9 @@ impl Server {
                 refusals.refused(peer, limit);
                 continue;
             };
-            let _ = stream.set_nodelay(true);
+            if !*inherits_nodelay.get_or_insert_with(|| stream.nodelay().unwrap_or(false)) {
+                let _ = stream.set_nodelay(true);
+            }
             let gw = self.gateway.clone();
             let stop = stop_rx.clone();
             let alive = alive_tx.clone();
@@ -138,4 +163,23 @@ where
         () = reloader => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_inherit_the_listeners_nodelay() {
+        let listener = listen(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let (accepted, client) = tokio::join!(listener.accept(), client);
+        let ((accepted, _), client) = (accepted.unwrap(), client.unwrap());
+        // The client's own socket is untouched: the option is the listener's.
+        assert!(!client.nodelay().unwrap());
+        assert!(
+            accepted.nodelay().unwrap(),
+            "TCP_NODELAY not inherited from the listener"
+        );
+    }
 }
